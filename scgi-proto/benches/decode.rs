@@ -1,0 +1,2 @@
+//! Placeholder; the decoder benchmarks land with the benchmark suite.
+fn main() {}

@@ -1,0 +1,582 @@
+//! The request decoder: a sans-IO state machine over byte slices.
+
+use crate::error::Error;
+use crate::headers::Headers;
+
+/// Size limits, checked by the [`Decoder`]. Plain data with documented
+/// defaults; change a field or use the `with_*` methods.
+///
+/// | field | default | exceeded gives |
+/// | --- | --- | --- |
+/// | [`max_head`](Limits::max_head) | 65 536 bytes (64 KiB) | [`Error::HeadTooLarge`] (431) |
+/// | [`max_headers`](Limits::max_headers) | 1 024 | [`Error::TooManyHeaders`] (431) |
+/// | [`max_body`](Limits::max_body) | `None` (no limit) | [`Error::BodyTooLarge`] (413) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted header block, in bytes: the netstring's claimed
+    /// length (the prefix digits, `:` and `,` are not counted). A larger claim
+    /// fails as soon as the length prefix passes this value, before the block
+    /// is buffered. The default, 64 KiB, is the floor below which real
+    /// requests (one long cookie or query string) start failing.
+    pub max_head: usize,
+    /// Largest accepted number of headers. Bounds the work done per request
+    /// (and the quadratic duplicate check under [`Duplicates::Reject`]).
+    /// nginx and Apache send 17-25 for a plain request, plus one per client
+    /// header.
+    pub max_headers: usize,
+    /// Largest accepted `CONTENT_LENGTH`, or `None` for no limit. The decoder
+    /// streams the body without buffering it, so the limit is an application
+    /// policy, not a memory safeguard.
+    pub max_body: Option<u64>,
+}
+
+impl Limits {
+    /// The defaults (see the table on [`Limits`]).
+    pub const DEFAULT: Limits = Limits {
+        max_head: 64 * 1024,
+        max_headers: 1024,
+        max_body: None,
+    };
+
+    /// Returns these limits with `max_head` set.
+    #[must_use]
+    pub const fn with_max_head(mut self, bytes: usize) -> Self {
+        self.max_head = bytes;
+        self
+    }
+
+    /// Returns these limits with `max_headers` set.
+    #[must_use]
+    pub const fn with_max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// Returns these limits with `max_body` set.
+    #[must_use]
+    pub const fn with_max_body(mut self, bytes: Option<u64>) -> Self {
+        self.max_body = bytes;
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// Where `CONTENT_LENGTH` may appear in the header block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ContentLengthPosition {
+    /// It must be the first header, as the spec says (default). nginx, Apache
+    /// and lighttpd all send it first.
+    #[default]
+    First,
+    /// It may be anywhere (lenient, for hand-written clients).
+    Anywhere,
+}
+
+/// What to do when the `SCGI` header is missing or its value is not `1`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScgiHeader {
+    /// Fail with [`Error::MissingScgi`] or [`Error::InvalidScgi`] (default).
+    /// A missing header usually means an nginx location without
+    /// `include scgi_params;`, which also drops every other CGI variable.
+    #[default]
+    Require,
+    /// Accept the request without it, or with another value.
+    Optional,
+}
+
+/// What to do with a header name that appears more than once.
+///
+/// The spec forbids duplicates, but nginx before 1.23 forwards a repeated
+/// client header (two `Cookie:` lines) as two SCGI headers with one name, and
+/// lighttpd maps `X_Foo` and `X-Foo` both to `HTTP_X_FOO`. Rejecting them
+/// would turn ordinary browser traffic into 400s, so the default keeps them.
+/// A repeated `CONTENT_LENGTH` is refused under every policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Duplicates {
+    /// Keep all, in wire order; [`Headers::get`] gives the first (default).
+    #[default]
+    First,
+    /// Keep all, in wire order; [`Headers::get`] gives the last.
+    Last,
+    /// Fail with [`Error::DuplicateHeader`].
+    Reject,
+}
+
+/// Policies for what the spec and real clients disagree on. Runtime settings
+/// with documented defaults; see each type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Where `CONTENT_LENGTH` may appear. Default: first.
+    pub content_length: ContentLengthPosition,
+    /// Whether `SCGI: 1` is required. Default: required.
+    pub scgi: ScgiHeader,
+    /// Duplicate header names. Default: keep all, first wins.
+    pub duplicates: Duplicates,
+}
+
+impl Policy {
+    /// The defaults: strict `CONTENT_LENGTH` position, `SCGI=1` required,
+    /// duplicates kept with the first winning.
+    pub const DEFAULT: Policy = Policy {
+        content_length: ContentLengthPosition::First,
+        scgi: ScgiHeader::Require,
+        duplicates: Duplicates::First,
+    };
+
+    /// Returns this policy with `content_length` set.
+    #[must_use]
+    pub const fn with_content_length(mut self, p: ContentLengthPosition) -> Self {
+        self.content_length = p;
+        self
+    }
+
+    /// Returns this policy with `scgi` set.
+    #[must_use]
+    pub const fn with_scgi(mut self, p: ScgiHeader) -> Self {
+        self.scgi = p;
+        self
+    }
+
+    /// Returns this policy with `duplicates` set.
+    #[must_use]
+    pub const fn with_duplicates(mut self, p: Duplicates) -> Self {
+        self.duplicates = p;
+        self
+    }
+}
+
+/// A [`Decoder`]'s configuration: limits and policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Config {
+    /// Size limits.
+    pub limits: Limits,
+    /// Policies.
+    pub policy: Policy,
+}
+
+impl Config {
+    /// The defaults of [`Limits`] and [`Policy`].
+    pub const DEFAULT: Config = Config {
+        limits: Limits::DEFAULT,
+        policy: Policy::DEFAULT,
+    };
+
+    /// Returns this configuration with `limits` set.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Returns this configuration with `policy` set.
+    #[must_use]
+    pub const fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+/// The outcome of one [`Decoder::decode`] call. It holds no borrow, so a
+/// caller can match on it and then mutate its buffer (see the crate docs).
+///
+/// [`Step::consumed`] says how many bytes at the front of the input the step
+/// accounts for; the caller drops them (once done with any view of them) and
+/// passes the rest next time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// More input is needed. Nothing is consumed: while the head is
+    /// incomplete, pass the same bytes again with more appended. `needed` is
+    /// a lower bound (at least 1) on the bytes still to come, useful to size
+    /// the next read.
+    Partial {
+        /// At least this many more bytes are needed.
+        needed: usize,
+    },
+    /// The header block is complete and valid. It spans
+    /// `input[..head.wire_len()]`; view it with [`Head::headers`] on the same
+    /// input, then drop those bytes.
+    Head(Head),
+    /// `input[..n]` is body. Drop it after use.
+    Body(usize),
+    /// The request is complete. Nothing is consumed: whatever the caller still
+    /// holds, and whatever the peer sends later, comes after the request (the
+    /// raw tunnel after a `101` answer, or nginx's extra bytes after a short
+    /// `CONTENT_LENGTH`). The decoder never consumes or rejects it.
+    End,
+}
+
+impl Step {
+    /// How many bytes at the front of the input this step accounts for.
+    #[must_use]
+    pub const fn consumed(&self) -> usize {
+        match self {
+            Step::Head(head) => head.wire_len(),
+            Step::Body(n) => *n,
+            Step::Partial { .. } | Step::End => 0,
+        }
+    }
+}
+
+/// A validated header block's position and facts, without a borrow. Turn it
+/// into a [`Headers`] view with [`Head::headers`], passing the input the
+/// decoder saw (or any copy of those bytes at the same offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Head {
+    start: usize,
+    len: usize,
+    count: usize,
+    content_length: u64,
+    duplicates: Duplicates,
+}
+
+impl Head {
+    /// The body length the request announced.
+    #[must_use]
+    pub const fn content_length(&self) -> u64 {
+        self.content_length
+    }
+
+    /// How many headers the block holds.
+    #[must_use]
+    pub const fn header_count(&self) -> usize {
+        self.count
+    }
+
+    /// The header block's byte range in the input (after `len:`, before `,`).
+    #[must_use]
+    pub const fn block_range(&self) -> core::ops::Range<usize> {
+        self.start..self.start.saturating_add(self.len)
+    }
+
+    /// The whole netstring's length on the wire: prefix, block and comma.
+    #[must_use]
+    pub const fn wire_len(&self) -> usize {
+        self.start.saturating_add(self.len).saturating_add(1)
+    }
+
+    /// A view of the headers in `input`, which must hold the bytes the
+    /// decoder validated at the same offsets. With other bytes the view never
+    /// panics but shows whatever those bytes contain.
+    #[must_use]
+    pub fn headers<'a>(&self, input: &'a [u8]) -> Headers<'a> {
+        let block = input.get(self.block_range()).unwrap_or(&[]);
+        Headers::from_parts(block, self.count, self.content_length, self.duplicates)
+    }
+}
+
+/// What the peer's end of input meant, from [`Decoder::finish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Closed {
+    /// The connection closed before its first byte. Normal and quiet: Apache
+    /// opens and closes a backend connection without a byte when it answers
+    /// a chunked request with 411 itself.
+    Idle,
+    /// The connection closed after a complete request. Normal: lighttpd
+    /// 1.4.40-41 half-closes after sending the request.
+    Complete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading the netstring length; `digits` bytes of it already seen.
+    Prefix { value: usize, digits: usize },
+    /// Waiting for the whole block and its comma, which start at `start`.
+    Block { start: usize, len: usize },
+    /// Streaming the body.
+    Body { remaining: u64 },
+    Failed(Error),
+}
+
+/// The SCGI request decoder. See the crate docs for its contract and the
+/// driving loop.
+///
+/// It never allocates, copies header bytes, or touches I/O. After the first
+/// error every call returns that error again.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    config: Config,
+    state: State,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default [`Config`].
+    #[must_use]
+    pub const fn new() -> Self {
+        Decoder::with_config(Config::DEFAULT)
+    }
+
+    /// A decoder with the given configuration.
+    #[must_use]
+    pub const fn with_config(config: Config) -> Self {
+        Decoder {
+            config,
+            state: State::Prefix {
+                value: 0,
+                digits: 0,
+            },
+        }
+    }
+
+    /// The configuration this decoder checks against.
+    #[must_use]
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Body bytes still expected, once the head is decoded; `None` before
+    /// that and after an error.
+    #[must_use]
+    pub const fn remaining_body(&self) -> Option<u64> {
+        match self.state {
+            State::Body { remaining } => Some(remaining),
+            _ => None,
+        }
+    }
+
+    /// Whether the whole request (head and body) has been decoded.
+    #[must_use]
+    pub const fn is_complete(&self) -> bool {
+        matches!(self.state, State::Body { remaining: 0 })
+    }
+
+    /// The error this decoder failed with, if it has.
+    #[must_use]
+    pub const fn error(&self) -> Option<Error> {
+        match self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Reads the front of `input` and reports one [`Step`].
+    ///
+    /// While the head is incomplete, pass the same bytes each time with more
+    /// appended (the decoder remembers how far it got and does not rescan).
+    /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
+    /// and pass the rest. Errors are sticky.
+    pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
+        let result = self.step(input);
+        if let Err(e) = result {
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    /// Tells the decoder the peer closed its sending side. Returns what that
+    /// means: [`Closed::Idle`] before any byte, [`Closed::Complete`] after a
+    /// whole request, else [`Error::IncompleteHead`] or
+    /// [`Error::IncompleteBody`] (which the decoder then keeps).
+    pub fn finish(&mut self) -> Result<Closed, Error> {
+        let result = match self.state {
+            State::Prefix { digits: 0, .. } => Ok(Closed::Idle),
+            State::Prefix { .. } | State::Block { .. } => Err(Error::IncompleteHead),
+            State::Body { remaining: 0 } => Ok(Closed::Complete),
+            State::Body { remaining } => Err(Error::IncompleteBody { missing: remaining }),
+            State::Failed(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    fn step(&mut self, input: &[u8]) -> Result<Step, Error> {
+        match self.state {
+            State::Prefix { value, digits } => self.prefix(input, value, digits),
+            State::Block { start, len } => self.block(input, start, len),
+            State::Body { remaining } => Ok(body_step(&mut self.state, input, remaining)),
+            State::Failed(e) => Err(e),
+        }
+    }
+
+    /// Parses the netstring length from `input[digits..]`, strictly: digits,
+    /// no leading zero, and never a value above `max_head` (so neither an
+    /// overflow nor a huge claim is ever accepted).
+    fn prefix(&mut self, input: &[u8], mut value: usize, digits: usize) -> Result<Step, Error> {
+        let limit = self.config.limits.max_head;
+        for (i, &b) in input.iter().enumerate().skip(digits) {
+            match b {
+                b'0'..=b'9' => {
+                    if i == 1 && value == 0 {
+                        return Err(Error::LeadingZero);
+                    }
+                    value = value
+                        .checked_mul(10)
+                        .and_then(|v| v.checked_add(usize::from(b - b'0')))
+                        .unwrap_or(usize::MAX);
+                    if value > limit {
+                        return Err(Error::HeadTooLarge {
+                            limit,
+                            claimed: value,
+                        });
+                    }
+                }
+                b':' if i > 0 => {
+                    if value == 0 {
+                        return Err(Error::EmptyHead);
+                    }
+                    self.state = State::Block {
+                        start: i + 1,
+                        len: value,
+                    };
+                    return self.block(input, i + 1, value);
+                }
+                _ if i == 0 => return Err(Error::NotNetstring { byte: b }),
+                _ => return Err(Error::InvalidLength { byte: b }),
+            }
+        }
+        self.state = State::Prefix {
+            value,
+            digits: input.len().max(digits),
+        };
+        Ok(Step::Partial { needed: 1 })
+    }
+
+    fn block(&mut self, input: &[u8], start: usize, len: usize) -> Result<Step, Error> {
+        // Saturating: `len` is at most `max_head`, which a caller may set to
+        // `usize::MAX`; such a claim then simply never completes.
+        let end = start.saturating_add(len);
+        let Some(&comma) = input.get(end) else {
+            return Ok(Step::Partial {
+                needed: end.saturating_add(1) - input.len().min(end),
+            });
+        };
+        if comma != b',' {
+            return Err(Error::MissingComma { found: comma });
+        }
+        let (count, content_length) = validate(&input[start..end], &self.config)?;
+        if let Some(limit) = self.config.limits.max_body
+            && content_length > limit
+        {
+            return Err(Error::BodyTooLarge {
+                limit,
+                content_length,
+            });
+        }
+        self.state = State::Body {
+            remaining: content_length,
+        };
+        Ok(Step::Head(Head {
+            start,
+            len,
+            count,
+            content_length,
+            duplicates: self.config.policy.duplicates,
+        }))
+    }
+}
+
+fn body_step(state: &mut State, input: &[u8], remaining: u64) -> Step {
+    if remaining == 0 {
+        return Step::End;
+    }
+    if input.is_empty() {
+        return Step::Partial {
+            needed: usize::try_from(remaining).unwrap_or(usize::MAX),
+        };
+    }
+    let n = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
+    // `n <= remaining`, so this cannot underflow.
+    *state = State::Body {
+        remaining: remaining - n as u64,
+    };
+    Step::Body(n)
+}
+
+/// Validates a complete header block in one pass over its NULs. Returns the
+/// header count and `CONTENT_LENGTH`.
+fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
+    let policy = &config.policy;
+    let max_headers = config.limits.max_headers;
+    if block.last() != Some(&0) {
+        return Err(Error::UnterminatedHead);
+    }
+    let mut nuls = memchr::memchr_iter(0, block);
+    let mut pos = 0;
+    let mut index = 0;
+    let mut content_length = None;
+    let mut scgi = false;
+    while let Some(name_end) = nuls.next() {
+        if name_end == pos {
+            return Err(Error::EmptyName { index });
+        }
+        let Some(value_end) = nuls.next() else {
+            return Err(Error::MissingValue { index });
+        };
+        if index == max_headers {
+            return Err(Error::TooManyHeaders { limit: max_headers });
+        }
+        let name = &block[pos..name_end];
+        let value = &block[name_end + 1..value_end];
+        if name == b"CONTENT_LENGTH" {
+            if content_length.is_some() {
+                return Err(Error::DuplicateContentLength);
+            }
+            if index != 0 && policy.content_length == ContentLengthPosition::First {
+                return Err(Error::ContentLengthNotFirst);
+            }
+            content_length = Some(parse_content_length(value)?);
+        } else {
+            if index == 0 && policy.content_length == ContentLengthPosition::First {
+                return Err(Error::ContentLengthNotFirst);
+            }
+            if name == b"SCGI" {
+                if value != b"1" && policy.scgi == ScgiHeader::Require {
+                    return Err(Error::InvalidScgi);
+                }
+                scgi = true;
+            }
+            if policy.duplicates == Duplicates::Reject && name_seen_before(&block[..pos], name) {
+                return Err(Error::DuplicateHeader { index });
+            }
+        }
+        pos = value_end + 1;
+        index += 1;
+    }
+    let content_length = content_length.ok_or(Error::MissingContentLength)?;
+    if !scgi && policy.scgi == ScgiHeader::Require {
+        return Err(Error::MissingScgi);
+    }
+    Ok((index, content_length))
+}
+
+/// Whether `name` is among the names of the (already validated) headers in
+/// `earlier`. Quadratic over a request, which `max_headers` bounds; only run
+/// under [`Duplicates::Reject`].
+fn name_seen_before(earlier: &[u8], name: &[u8]) -> bool {
+    Headers::from_parts(earlier, usize::MAX, 0, Duplicates::First)
+        .iter()
+        .any(|h| h.name() == name)
+}
+
+/// `CONTENT_LENGTH`: a non-empty run of ASCII digits that fits in a `u64`.
+fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    if value.is_empty() {
+        return Err(Error::InvalidContentLength);
+    }
+    value.iter().try_fold(0u64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return Err(Error::InvalidContentLength);
+        }
+        acc.checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or(Error::InvalidContentLength)
+    })
+}

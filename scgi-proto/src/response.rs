@@ -1,0 +1,288 @@
+//! The response head writer: `Status:` CGI heads, written in one piece.
+
+use crate::error::EncodeError;
+use crate::status::default_reason;
+
+/// A cursor over the caller's buffer that keeps counting past its end, so a
+/// too-small buffer reports the size it needs.
+struct Out<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    fn put_u16(&mut self, n: u16) {
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+
+    fn finish(self) -> Result<usize, EncodeError> {
+        if self.len > self.buf.len() {
+            Err(EncodeError::BufferTooSmall { required: self.len })
+        } else {
+            Ok(self.len)
+        }
+    }
+}
+
+/// An HTTP token character (RFC 9110 `tchar`): what a header name may hold.
+const fn is_tchar(b: u8) -> bool {
+    matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
+        | b'^' | b'_' | b'`' | b'|' | b'~')
+        || b.is_ascii_alphanumeric()
+}
+
+pub(crate) fn valid_response_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+}
+
+/// A response header value may not hold CR or LF (response splitting) or
+/// NUL (which web servers truncate at).
+pub(crate) fn valid_response_value(value: &[u8]) -> bool {
+    !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+}
+
+fn valid_reason(reason: &[u8]) -> bool {
+    reason.iter().all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+}
+
+const fn valid_status(code: u16) -> bool {
+    code == 101 || (code >= 200 && code <= 599)
+}
+
+/// Writes a response head incrementally into the caller's buffer: the
+/// `Status:` line first, then one header per [`header`](HeadWriter::header)
+/// call, then the blank line at [`finish`](HeadWriter::finish). No
+/// allocation; works without `std`.
+///
+/// Refuses what would let a value escape its line (CR, LF, NUL), names that
+/// are not HTTP tokens, a `Status` header (the writer sends the one status),
+/// and statuses web servers mishandle from a backend (1xx other than 101).
+/// When the buffer is too small, writing goes on counting and
+/// [`finish`](HeadWriter::finish) fails with
+/// [`EncodeError::BufferTooSmall`] carrying the size needed.
+///
+/// ```
+/// use scgi_proto::HeadWriter;
+/// let mut buf = [0u8; 128];
+/// let mut w = HeadWriter::new(&mut buf, 404)?;
+/// w.header("Content-Type", "text/plain")?;
+/// let n = w.finish()?;
+/// assert_eq!(&buf[..n], b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+pub struct HeadWriter<'b> {
+    out: Out<'b>,
+    index: usize,
+}
+
+impl<'b> HeadWriter<'b> {
+    /// Starts a head with `status` and its canonical reason phrase (a generic
+    /// one for an unregistered code).
+    pub fn new(buf: &'b mut [u8], status: u16) -> Result<Self, EncodeError> {
+        Self::with_reason(buf, status, default_reason(status))
+    }
+
+    /// Starts a head with `status` and a custom reason phrase.
+    pub fn with_reason(buf: &'b mut [u8], status: u16, reason: &str) -> Result<Self, EncodeError> {
+        if !valid_status(status) {
+            return Err(EncodeError::InvalidStatus { code: status });
+        }
+        if !valid_reason(reason.as_bytes()) {
+            return Err(EncodeError::InvalidReason);
+        }
+        let mut out = Out { buf, len: 0 };
+        out.put(b"Status: ");
+        out.put_u16(status);
+        out.put(b" ");
+        out.put(reason.as_bytes());
+        out.put(b"\r\n");
+        Ok(HeadWriter { out, index: 0 })
+    }
+
+    /// Adds the header line `name: value`.
+    pub fn header(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<&mut Self, EncodeError> {
+        let index = self.index;
+        let value = value.as_ref();
+        if !valid_response_name(name.as_bytes()) {
+            return Err(EncodeError::InvalidName { index });
+        }
+        if name.eq_ignore_ascii_case("status") {
+            return Err(EncodeError::ReservedName { index });
+        }
+        if !valid_response_value(value) {
+            return Err(EncodeError::InvalidValue { index });
+        }
+        self.out.put(name.as_bytes());
+        self.out.put(b": ");
+        self.out.put(value);
+        self.out.put(b"\r\n");
+        self.index += 1;
+        Ok(self)
+    }
+
+    /// Ends the head with the blank line; returns its total length.
+    pub fn finish(mut self) -> Result<usize, EncodeError> {
+        self.out.put(b"\r\n");
+        self.out.finish()
+    }
+}
+
+/// A complete response head as a value: status, optional custom reason and a
+/// list of headers. Encode it into a buffer with
+/// [`encode`](ResponseHead::encode), or (with `std`) send it in one write
+/// with [`write_to`](ResponseHead::write_to).
+///
+/// ```
+/// use scgi_proto::ResponseHead;
+/// let head = ResponseHead::new(302).headers(&[("Location", "/next")]);
+/// let mut buf = [0u8; 64];
+/// let n = head.encode(&mut buf)?;
+/// assert_eq!(&buf[..n], b"Status: 302 Found\r\nLocation: /next\r\n\r\n");
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseHead<'h> {
+    status: u16,
+    reason: Option<&'h str>,
+    headers: &'h [(&'h str, &'h str)],
+}
+
+impl<'h> ResponseHead<'h> {
+    /// A head with `status`, its canonical reason phrase and no headers.
+    #[must_use]
+    pub const fn new(status: u16) -> Self {
+        ResponseHead {
+            status,
+            reason: None,
+            headers: &[],
+        }
+    }
+
+    /// Sets a custom reason phrase.
+    #[must_use]
+    pub const fn reason(mut self, reason: &'h str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Sets the headers, sent in this order.
+    #[must_use]
+    pub const fn headers(mut self, headers: &'h [(&'h str, &'h str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Writes the head into `buf`; returns its length, or the size it needs.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let reason = self.reason.unwrap_or(default_reason(self.status));
+        let mut w = HeadWriter::with_reason(buf, self.status, reason)?;
+        for (name, value) in self.headers {
+            w.header(name, value)?;
+        }
+        w.finish()
+    }
+
+    /// The encoded length, after the same checks as
+    /// [`encode`](ResponseHead::encode).
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        match self.encode(&mut []) {
+            Ok(n) | Err(EncodeError::BufferTooSmall { required: n }) => Ok(n),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The encoded head as an owned buffer.
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, EncodeError> {
+        let mut v = alloc::vec![0; self.encoded_len()?];
+        let n = self.encode(&mut v)?;
+        v.truncate(n);
+        Ok(v)
+    }
+
+    /// Sends the head with a single `write_all`, so the web server sees it
+    /// in one piece (nginx before 1.31 could misread a first line split
+    /// across reads). Heads up to 1 KiB are built on the stack; larger ones in
+    /// one exact allocation. A refused head becomes an
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error and writes
+    /// nothing.
+    #[cfg(feature = "std")]
+    pub fn write_to<W: std::io::Write + ?Sized>(&self, w: &mut W) -> std::io::Result<()> {
+        let mut stack = [0u8; 1024];
+        match self.encode(&mut stack) {
+            Ok(n) => w.write_all(&stack[..n]),
+            Err(EncodeError::BufferTooSmall { .. }) => w.write_all(&self.to_vec()?),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Writes `Status: 200 OK` and `Content-Type: <content_type>` into `buf`:
+/// the head of the most common response, heir of Nim's
+/// `writeStatusOkTextContent`. Returns the length written.
+///
+/// ```
+/// let mut buf = [0u8; 64];
+/// let n = scgi_proto::status_ok_text_content(&mut buf, "text/html")?;
+/// assert_eq!(&buf[..n], b"Status: 200 OK\r\nContent-Type: text/html\r\n\r\n");
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+pub fn status_ok_text_content(buf: &mut [u8], content_type: &str) -> Result<usize, EncodeError> {
+    ResponseHead::new(200)
+        .headers(&[("Content-Type", content_type)])
+        .encode(buf)
+}
+
+/// Sends `Status: 200 OK` and `Content-Type: <content_type>` in one write:
+/// Nim's `writeStatusOkTextContent`, made safe (a content type with CR or LF
+/// is refused, not sent).
+///
+/// ```
+/// let mut out = Vec::new();
+/// scgi_proto::write_status_ok_text_content(&mut out, "text/plain; charset=utf-8")?;
+/// assert_eq!(out, b"Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(feature = "std")]
+pub fn write_status_ok_text_content<W: std::io::Write + ?Sized>(
+    w: &mut W,
+    content_type: &str,
+) -> std::io::Result<()> {
+    ResponseHead::new(200)
+        .headers(&[("Content-Type", content_type)])
+        .write_to(w)
+}
+
+/// Sends a response head (`status`, its canonical reason, `headers`) in one
+/// write. Shorthand for [`ResponseHead::write_to`].
+#[cfg(feature = "std")]
+pub fn write_response_head<W: std::io::Write + ?Sized>(
+    w: &mut W,
+    status: u16,
+    headers: &[(&str, &str)],
+) -> std::io::Result<()> {
+    ResponseHead::new(status).headers(headers).write_to(w)
+}
