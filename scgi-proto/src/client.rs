@@ -235,8 +235,7 @@ impl ResponseParser {
                 .strip_prefix(b"HTTP/1.0 ")
                 .or_else(|| line.strip_prefix(b"HTTP/1.1 "))
                 .ok_or(ResponseError::InvalidStatusLine)?;
-            let (code, reason) =
-                parse_status(rest).ok_or(ResponseError::InvalidStatusLine)?;
+            let (code, reason) = parse_status(rest).ok_or(ResponseError::InvalidStatusLine)?;
             let offset = range.end - reason.len();
             self.status = Some((code, offset..range.end));
             return Ok(());
@@ -269,7 +268,10 @@ fn parse_status(s: &[u8]) -> Option<(u16, &[u8])> {
     if digits.len() != 3 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    if reason.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+    if reason
+        .iter()
+        .any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+    {
         return None;
     }
     let code = digits
@@ -371,7 +373,10 @@ impl<'a> Response<'a> {
     /// `Content-Length`, if present and a valid number.
     #[must_use]
     pub fn content_length(&self) -> Option<u64> {
-        str::from_utf8(self.get("content-length")?).ok()?.parse().ok()
+        str::from_utf8(self.get("content-length")?)
+            .ok()?
+            .parse()
+            .ok()
     }
 }
 

@@ -290,11 +290,19 @@ pub enum Closed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Reading the netstring length; `digits` bytes of it already seen.
-    Prefix { value: usize, digits: usize },
+    Prefix {
+        value: usize,
+        digits: usize,
+    },
     /// Waiting for the whole block and its comma, which start at `start`.
-    Block { start: usize, len: usize },
+    Block {
+        start: usize,
+        len: usize,
+    },
     /// Streaming the body.
-    Body { remaining: u64 },
+    Body {
+        remaining: u64,
+    },
     Failed(Error),
 }
 

@@ -254,7 +254,11 @@ impl<'a> Headers<'a> {
             name.len() == field.len() + 5
                 && name.starts_with(b"HTTP_")
                 && name[5..].iter().zip(field.bytes()).all(|(&n, f)| {
-                    let f = if f == b'-' { b'_' } else { f.to_ascii_uppercase() };
+                    let f = if f == b'-' {
+                        b'_'
+                    } else {
+                        f.to_ascii_uppercase()
+                    };
                     n == f
                 })
         };

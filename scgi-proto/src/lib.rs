@@ -153,7 +153,9 @@ mod request;
 mod response;
 mod status;
 
-pub use client::{ParsedResponse, Response, ResponseError, ResponseHeaders, ResponseParser, ResponseStep};
+pub use client::{
+    ParsedResponse, Response, ResponseError, ResponseHeaders, ResponseParser, ResponseStep,
+};
 pub use decoder::{
     Closed, Config, ContentLengthPosition, Decoder, Duplicates, Head, Limits, Policy, ScgiHeader,
     Step,
@@ -163,7 +165,7 @@ pub use headers::{GetAll, Header, Headers, Iter};
 #[cfg(feature = "alloc")]
 pub use request::encode_request_to_vec;
 pub use request::{encode_request, encoded_request_len};
+pub use response::{HeadWriter, ResponseHead, status_ok_text_content};
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
-pub use response::{HeadWriter, ResponseHead, status_ok_text_content};
 pub use status::reason_phrase;

@@ -45,9 +45,23 @@ impl Out<'_> {
 
 /// An HTTP token character (RFC 9110 `tchar`): what a header name may hold.
 const fn is_tchar(b: u8) -> bool {
-    matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~')
-        || b.is_ascii_alphanumeric()
+    matches!(
+        b,
+        b'!' | b'#'
+            | b'$'
+            | b'%'
+            | b'&'
+            | b'\''
+            | b'*'
+            | b'+'
+            | b'-'
+            | b'.'
+            | b'^'
+            | b'_'
+            | b'`'
+            | b'|'
+            | b'~'
+    ) || b.is_ascii_alphanumeric()
 }
 
 pub(crate) fn valid_response_name(name: &[u8]) -> bool {
@@ -61,7 +75,9 @@ pub(crate) fn valid_response_value(value: &[u8]) -> bool {
 }
 
 fn valid_reason(reason: &[u8]) -> bool {
-    reason.iter().all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+    reason
+        .iter()
+        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
 }
 
 const fn valid_status(code: u16) -> bool {

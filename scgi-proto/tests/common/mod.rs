@@ -91,7 +91,11 @@ pub fn decode_all_ways(config: Config, input: &[u8]) -> Outcome {
     let whole = drive(config, [input]);
     let bytewise = drive(config, input.chunks(1));
     assert_eq!(bytewise, whole, "one byte at a time differs from whole");
-    let dense = if input.len() <= 16 * 1024 { input.len() } else { 2048 };
+    let dense = if input.len() <= 16 * 1024 {
+        input.len()
+    } else {
+        2048
+    };
     let sparse_step = (input.len() / 512).max(1);
     let points = (0..=dense).chain((dense..=input.len()).step_by(sparse_step));
     for at in points {
