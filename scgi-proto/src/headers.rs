@@ -60,7 +60,7 @@ impl fmt::Debug for Header<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?}={:?}",
+            "\"{}\"=\"{}\"",
             self.name.escape_ascii(),
             self.value.escape_ascii()
         )
