@@ -58,8 +58,11 @@
 //!
 //! ```
 //! use scgi_proto::{Decoder, Step};
+//! # #[cfg(feature = "std")]
 //! use std::io::Read;
 //!
+//! # #[cfg(not(feature = "std"))] fn main() {}
+//! # #[cfg(feature = "std")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The worked example from the SCGI spec, arriving in 7-byte reads.
 //! let wire = b"70:CONTENT_LENGTH\x0027\x00SCGI\x001\x00REQUEST_METHOD\x00POST\x00\

@@ -1,10 +1,14 @@
+#![cfg(feature = "alloc")]
 //! The validated header view: lookups, duplicate policies, `&str` views and
 //! the typed CGI accessors, on captured requests.
 
 use scgi_proto::{Config, Decoder, Duplicates, Policy, Step};
 
 fn corpus(case: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/corpus/{case}.scgi", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/corpus/{case}.scgi",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(path).expect("capture")
 }
 
@@ -55,7 +59,10 @@ fn iteration_is_in_wire_order() {
 fn absent_names_and_case_sensitivity() {
     with_headers(Config::DEFAULT, &corpus("apache/get_root"), |h| {
         assert_eq!(h.get("NO_SUCH_HEADER"), None);
-        assert!(!h.contains("request_method"), "CGI names are case-sensitive");
+        assert!(
+            !h.contains("request_method"),
+            "CGI names are case-sensitive"
+        );
         assert!(h.contains("REQUEST_METHOD"));
         assert_eq!(h.get_all("NO_SUCH_HEADER").count(), 0);
     });
@@ -74,7 +81,11 @@ fn typed_accessors_nginx() {
             h.query_string(),
             Some(&b"a=1&b=two%20words&c=%E2%9C%93&empty=&flag"[..])
         );
-        assert_eq!(h.content_type(), None, "nginx's empty CONTENT_TYPE is absent");
+        assert_eq!(
+            h.content_type(),
+            None,
+            "nginx's empty CONTENT_TYPE is absent"
+        );
         assert_eq!(h.content_length(), 0);
         assert_eq!(h.remote_addr(), Some("127.0.0.1"));
         assert_eq!(h.remote_port(), Some(43250));

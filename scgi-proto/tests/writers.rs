@@ -1,3 +1,4 @@
+#![cfg(feature = "std")]
 //! The response head writer, the request encoder and the response parser.
 
 use scgi_proto::{
