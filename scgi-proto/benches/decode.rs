@@ -2,6 +2,7 @@
 //!
 //! Run: `cargo bench -p scgi-proto --bench decode`. Each group reports
 //! bytes per second of the request (head, or head and body).
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use scgi_proto::{Decoder, ResponseHead, Step};
