@@ -122,10 +122,14 @@ impl<'a> Headers<'a> {
     /// or the last under [`Duplicates::Last`].
     #[must_use]
     pub fn get(&self, name: impl AsRef<[u8]>) -> Option<&'a [u8]> {
-        let mut all = self.get_all(name);
+        self.pick(self.get_all(name))
+    }
+
+    /// The occurrence the duplicate policy selects among `values`.
+    fn pick(&self, mut values: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
         match self.duplicates {
-            Duplicates::Last => all.last(),
-            _ => all.next(),
+            Duplicates::Last => values.last(),
+            _ => values.next(),
         }
     }
 
@@ -262,11 +266,7 @@ impl<'a> Headers<'a> {
                     n == f
                 })
         };
-        let mut all = self.iter().filter(|h| matches(h.name)).map(|h| h.value);
-        match self.duplicates {
-            Duplicates::Last => all.last(),
-            _ => all.next(),
-        }
+        self.pick(self.iter().filter(|h| matches(h.name)).map(|h| h.value))
     }
 }
 
