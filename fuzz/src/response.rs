@@ -161,7 +161,7 @@ impl StatusGen {
     }
 }
 
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Debug, Clone)]
 enum NameGen {
     /// Bytes mapped onto token characters: always a valid name (unless
     /// empty).
@@ -365,4 +365,44 @@ fn check_value_type(
     head.write_to(&mut sink).expect("write to a Vec");
     assert_eq!(sink, bytes);
     Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(status: u16, reason: Option<&str>, headers: &[(NameGen, &[u8])]) -> WriteCase {
+        WriteCase {
+            status: StatusGen::Any(status),
+            reason: reason.map(str::to_owned),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.to_vec()))
+                .collect(),
+            piece: 2,
+            body: b"Status: 500 Injected\r\n\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn written_heads_read_back() {
+        let location = NameGen::Known(KnownName::Location);
+        let token = NameGen::Token(vec![0, 40, 77]);
+        write_case(&case(302, Some("Found \t "), &[(location, b" /next\t")]));
+        write_case(&case(200, None, &[(token, b"\xff raw \x0b bytes")]));
+        write_case(&case(101, Some(""), &[]));
+        write_case(&case(299, None, &[]));
+    }
+
+    #[test]
+    fn refusals_are_named() {
+        let status = NameGen::Known(KnownName::StatusUpper);
+        let raw = NameGen::Raw("X Bad".to_owned());
+        let ok = NameGen::Known(KnownName::ContentType);
+        write_case(&case(199, None, &[]));
+        write_case(&case(200, Some("bad\r\nreason"), &[]));
+        write_case(&case(200, None, &[(status, b"404")]));
+        write_case(&case(200, None, &[(raw, b"v")]));
+        write_case(&case(200, None, &[(ok, b"a\r\nSet-Cookie: x")]));
+    }
 }
