@@ -1,0 +1,35 @@
+//! The counter from Nim's `scgi` docs: answers "Hello for the Nth time".
+//!
+//! ```text
+//! cargo run -p scgi-blocking --example hello [ADDR | unix:PATH]
+//! ```
+//!
+//! Listens on `127.0.0.1:4000` unless an address is given as the argument
+//! or in `SCGI_ADDR`. Put nginx in front of it:
+//!
+//! ```nginx
+//! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
+//! ```
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use scgi_blocking::Server;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("SCGI_ADDR").ok())
+        .unwrap_or_else(|| Server::DEFAULT_ADDR.to_owned());
+    let server = match addr.strip_prefix("unix:") {
+        Some(path) => Server::bind_unix(path)?,
+        None => Server::bind_tcp(addr.as_str())?,
+    };
+    log::info!("serving on {}", server.local_addr());
+    let counter = AtomicU64::new(0);
+    server.run(move |req| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        req.write_status_ok_text_content("text/plain")?;
+        write!(req, "Hello for the {n}th time")
+    })
+}

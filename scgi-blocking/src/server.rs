@@ -1,0 +1,636 @@
+//! The server: listener, acceptor thread, connection cap, worker pool and
+//! shutdown.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[cfg(unix)]
+use std::path::Path;
+
+use crate::config::Config;
+use crate::net::{Addr, Listener, Stream, TcpOptions};
+#[cfg(unix)]
+use crate::net::{SocketFile, UnixOptions};
+use crate::request::{self, Outcome, Request};
+
+/// State shared by the server, its acceptor, its connections and its
+/// [`ShutdownHandle`]s.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    stop: AtomicBool,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Connections accepted (or being accepted) and not yet closed.
+    open: usize,
+    max_open: usize,
+    next_id: u64,
+    /// Every open connection, so that closing can shut down stragglers.
+    streams: HashMap<u64, Arc<Stream>>,
+    /// Whether the acceptor thread runs (the listener is open).
+    accepting: bool,
+    shutdown_timeout: Duration,
+    /// When closing gives up waiting; set by the first shutdown request.
+    deadline: Option<Instant>,
+    /// Where to connect to wake an acceptor blocked in `accept`.
+    wake: Option<Addr>,
+    /// Whether the deadline passed and connections were shut down.
+    forced: bool,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a free connection slot; `None` once shutdown starts.
+    fn acquire(self: &Arc<Self>) -> Option<Slot> {
+        let mut st = self.lock();
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            if st.open < st.max_open {
+                st.open += 1;
+                return Some(Slot {
+                    inner: Arc::clone(self),
+                    id: None,
+                });
+            }
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A free slot if there is one, even while shutting down (for the
+    /// connections already in the listen backlog).
+    fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+        let mut st = self.lock();
+        (st.open < st.max_open).then(|| {
+            st.open += 1;
+            Slot {
+                inner: Arc::clone(self),
+                id: None,
+            }
+        })
+    }
+
+    pub(crate) fn shutdown(&self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let wake = {
+            let mut st = self.lock();
+            st.deadline = Some(Instant::now() + st.shutdown_timeout);
+            self.changed.notify_all();
+            st.accepting.then(|| st.wake.clone()).flatten()
+        };
+        log::info!("shutting down: no new connections");
+        // The acceptor may be blocked in accept(2), which std cannot
+        // interrupt: a connection of our own wakes it, and it then sees the
+        // stop flag. That connection sends nothing and is closed quietly.
+        if let Some(addr) = wake
+            && let Err(e) = addr.poke(Duration::from_secs(1))
+        {
+            log::debug!("waking the acceptor at {addr}: {e}");
+        }
+    }
+
+    fn wait_shutdown_requested(&self) {
+        let mut st = self.lock();
+        while !self.stopping() {
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// After [`shutdown`](Inner::shutdown): waits until the listener is
+    /// closed and every connection is finished, or the deadline passes, in
+    /// which case the remaining connections are shut down. Returns whether
+    /// everything finished in time.
+    pub(crate) fn wait_stopped(&self) -> bool {
+        let mut st = self.lock();
+        let deadline = st.deadline.unwrap_or_else(Instant::now);
+        loop {
+            if !st.accepting && st.open == 0 {
+                return !st.forced;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                st.forced = true;
+                log::warn!(
+                    "shutdown deadline passed with {} connection(s) open: shutting them down",
+                    st.open
+                );
+                for stream in st.streams.values() {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+                return false;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// One connection's place under [`Config::max_connections`]; released when
+/// dropped (by the request, the upgraded stream, or an unanswered
+/// connection).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    inner: Arc<Inner>,
+    id: Option<u64>,
+}
+
+impl Slot {
+    fn register(&mut self, stream: &Arc<Stream>) {
+        let mut st = self.inner.lock();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.streams.insert(id, Arc::clone(stream));
+        self.id = Some(id);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut st = self.inner.lock();
+        st.open -= 1;
+        if let Some(id) = self.id {
+            st.streams.remove(&id);
+        }
+        self.inner.changed.notify_all();
+    }
+}
+
+/// An accepted connection whose head is not read yet.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) stream: Arc<Stream>,
+    pub(crate) peer: Addr,
+    pub(crate) slot: Slot,
+}
+
+/// The listener, and the socket file to remove when it closes.
+#[derive(Debug)]
+struct Bound {
+    listener: Listener,
+    #[cfg(unix)]
+    _file: Option<SocketFile>,
+}
+
+/// A handle that stops a [`Server`] from another thread: cloneable, `Send`
+/// and `Sync`.
+///
+/// A signal handler thread (from the `signal-hook` or `ctrlc` crates) calls
+/// [`shutdown`](ShutdownHandle::shutdown) or
+/// [`close`](ShutdownHandle::close) on SIGTERM.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    inner: Arc<Inner>,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting connections and returns at once. Requests already
+    /// accepted (including those the kernel completed before this call)
+    /// are still served; [`Server::run`] returns when they are finished or
+    /// the [`shutdown_timeout`](Config::shutdown_timeout) passes, and
+    /// [`Server::next`] returns `None` once none is left.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// [`shutdown`](ShutdownHandle::shutdown), then waits until the
+    /// listener is closed and every connection is finished, for at most the
+    /// [`shutdown_timeout`](Config::shutdown_timeout). Past it the remaining
+    /// connections are shut down (their handlers see I/O errors). Returns
+    /// whether everything finished in time.
+    pub fn close(&self) -> bool {
+        self.inner.shutdown();
+        self.inner.wait_stopped()
+    }
+
+    /// Whether a shutdown was requested.
+    #[must_use]
+    pub fn is_shutdown(&self) -> bool {
+        self.inner.stopping()
+    }
+}
+
+/// An SCGI server on a TCP or Unix socket.
+///
+/// Open it with [`bind_tcp`](Server::bind_tcp),
+/// [`bind_unix`](Server::bind_unix) or
+/// [`from_listener`](Server::from_listener); then either serve with a
+/// handler on a worker pool ([`run`](Server::run)), or take requests one by
+/// one ([`next`](Server::next)). Stop it with a [`ShutdownHandle`] or
+/// [`close`](Server::close).
+///
+/// An acceptor thread accepts connections (at most
+/// [`max_connections`](Config::max_connections) open at once) and queues
+/// them; the head of each is read and validated before the handler sees it.
+/// Malformed requests are answered with the decoder's status hint (400, 413
+/// or 431) and never reach the handler.
+#[derive(Debug)]
+pub struct Server {
+    inner: Arc<Inner>,
+    config: Arc<Config>,
+    local: Addr,
+    bound: Option<Bound>,
+    rx: Option<Receiver<Conn>>,
+}
+
+impl Server {
+    /// The default address, `127.0.0.1:4000` (as in Nim's `scgi` module).
+    pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
+
+    /// Binds a TCP listener on `addr` (IPv4 or IPv6; the first resolved
+    /// address that binds), with the default [`TcpOptions`] (`SO_REUSEADDR`
+    /// on).
+    pub fn bind_tcp<A: ToSocketAddrs>(addr: A) -> io::Result<Server> {
+        Server::bind_tcp_with(addr, &TcpOptions::DEFAULT)
+    }
+
+    /// Binds a TCP listener on `addr` with the given options.
+    pub fn bind_tcp_with<A: ToSocketAddrs>(addr: A, options: &TcpOptions) -> io::Result<Server> {
+        let listener = crate::net::bind_tcp(addr, options)?;
+        Server::new(Bound {
+            listener: Listener::Tcp(listener),
+            #[cfg(unix)]
+            _file: None,
+        })
+    }
+
+    /// Binds a Unix socket at `path` with the default [`UnixOptions`]: a
+    /// stale socket file left by a dead server is removed, the mode is what
+    /// the umask gives. The socket file is removed when the server closes.
+    #[cfg(unix)]
+    pub fn bind_unix<P: AsRef<Path>>(path: P) -> io::Result<Server> {
+        Server::bind_unix_with(path, &UnixOptions::DEFAULT)
+    }
+
+    /// Binds a Unix socket at `path` with the given options, e.g. a mode:
+    ///
+    /// ```no_run
+    /// use scgi_blocking::{Server, UnixOptions};
+    /// let server = Server::bind_unix_with(
+    ///     "/run/app/scgi.sock",
+    ///     &UnixOptions::DEFAULT.with_mode(0o660),
+    /// )?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn bind_unix_with<P: AsRef<Path>>(path: P, options: &UnixOptions) -> io::Result<Server> {
+        let (listener, file) = crate::net::bind_unix(path.as_ref(), options)?;
+        Server::new(Bound {
+            listener: Listener::Unix(listener),
+            _file: Some(file),
+        })
+    }
+
+    /// Adopts a listener bound elsewhere: a `TcpListener` or `UnixListener`
+    /// (socket activation by systemd or a supervisor passes one as a file
+    /// descriptor; turn it into a listener with `From<OwnedFd>`). Its socket
+    /// file, if any, is left in place when the server closes.
+    pub fn from_listener(listener: impl Into<Listener>) -> io::Result<Server> {
+        let listener = listener.into();
+        // An inherited listener may be non-blocking; the acceptor blocks.
+        listener.set_nonblocking(false)?;
+        Server::new(Bound {
+            listener,
+            #[cfg(unix)]
+            _file: None,
+        })
+    }
+
+    fn new(bound: Bound) -> io::Result<Server> {
+        let local = bound.listener.local_addr()?;
+        let config = Config::default();
+        let inner = Arc::new(Inner {
+            stop: AtomicBool::new(false),
+            state: Mutex::new(State {
+                open: 0,
+                max_open: config.max_connections.max(1),
+                next_id: 0,
+                streams: HashMap::new(),
+                accepting: false,
+                shutdown_timeout: config.shutdown_timeout,
+                deadline: None,
+                wake: Some(local.clone()),
+                forced: false,
+            }),
+            changed: Condvar::new(),
+        });
+        Ok(Server {
+            inner,
+            config: Arc::new(config),
+            local,
+            bound: Some(bound),
+            rx: None,
+        })
+    }
+
+    /// Replaces the configuration. Takes effect for connections accepted
+    /// after the first call to [`next`](Server::next) or
+    /// [`run`](Server::run); set it before those.
+    #[must_use]
+    pub fn with_config(mut self, config: Config) -> Server {
+        {
+            let mut st = self.inner.lock();
+            st.max_open = config.max_connections.max(1);
+            st.shutdown_timeout = config.shutdown_timeout;
+        }
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The address the server listens on (with the real port when bound to
+    /// port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> &Addr {
+        &self.local
+    }
+
+    /// A handle to stop the server from another thread.
+    #[must_use]
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// The queue of accepted connections, starting the acceptor thread the
+    /// first time.
+    fn receiver(&mut self) -> io::Result<&Receiver<Conn>> {
+        if self.rx.is_none() {
+            let (tx, rx) = mpsc::channel();
+            if let Some(bound) = self.bound.take() {
+                self.start_acceptor(bound, tx)?;
+            }
+            self.rx = Some(rx);
+        }
+        Ok(self.rx.as_ref().expect("set above"))
+    }
+
+    fn start_acceptor(&self, bound: Bound, tx: Sender<Conn>) -> io::Result<()> {
+        {
+            let mut st = self.inner.lock();
+            if self.inner.stopping() {
+                // Closed before it started: drop the listener, accept nothing.
+                return Ok(());
+            }
+            st.accepting = true;
+        }
+        let inner = Arc::clone(&self.inner);
+        let spawned = thread::Builder::new()
+            .name("scgi-acceptor".into())
+            .spawn(move || accept_loop(bound, &inner, &tx));
+        if let Err(e) = spawned {
+            self.inner.lock().accepting = false;
+            self.inner.changed.notify_all();
+            return Err(e);
+        }
+        log::info!("listening on {}", self.local);
+        Ok(())
+    }
+
+    /// Waits for the next request and returns it with its head read and
+    /// validated; the body is left to read from the [`Request`].
+    ///
+    /// Waits at most `timeout` (`None`: until a request arrives or the
+    /// server shuts down), and returns `Ok(None)` when it passes, or once
+    /// the server is shut down and no accepted connection is left.
+    /// Malformed requests are answered (400, 413, 431) and skipped;
+    /// connections closed before their first byte are skipped quietly.
+    ///
+    /// The head is read here, under
+    /// [`head_timeout`](Config::head_timeout), so a slow client delays this
+    /// call by up to that long; [`run`](Server::run) reads heads on its
+    /// worker threads instead.
+    pub fn next(&mut self, timeout: Option<Duration>) -> io::Result<Option<Request>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let config = Arc::clone(&self.config);
+        let rx = self.receiver()?;
+        loop {
+            let conn = match deadline {
+                None => match rx.recv() {
+                    Ok(conn) => conn,
+                    Err(_) => return Ok(None),
+                },
+                Some(deadline) => {
+                    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(conn) => conn,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                            return Ok(None);
+                        }
+                    }
+                }
+            };
+            if let Some(req) = request::read_head(conn, &config) {
+                return Ok(Some(req));
+            }
+        }
+    }
+
+    /// Serves requests with `handler` on a pool of
+    /// [`workers`](Config::workers) threads until the server is shut down
+    /// through a [`ShutdownHandle`], then waits for the requests in flight
+    /// (at most [`shutdown_timeout`](Config::shutdown_timeout)) and returns.
+    ///
+    /// After the handler returns, the server sends what it buffered, and:
+    ///
+    /// - if the handler wrote nothing, sends `Status: 204 No Content`;
+    /// - if it returned an error or panicked before anything reached the
+    ///   socket, sends `500 Internal Server Error` (or `400` / `408` when
+    ///   the error came from a truncated or stalled body); if part of the
+    ///   response was already sent, resets the connection so the web server
+    ///   sees a failed response, not a short one. A panic costs only its
+    ///   own connection;
+    /// - shuts down its sending side and drains what the peer still sends
+    ///   (bounded by [`drain_timeout`](Config::drain_timeout) and
+    ///   [`drain_limit`](Config::drain_limit)) before closing.
+    ///
+    /// Returns an error only if a thread cannot be started.
+    pub fn run<H>(mut self, handler: H) -> io::Result<()>
+    where
+        H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
+    {
+        let started = self.start_workers(handler);
+        let workers = match started {
+            Ok(workers) => workers,
+            Err(e) => {
+                self.inner.shutdown();
+                return Err(e);
+            }
+        };
+        self.inner.wait_shutdown_requested();
+        if self.inner.wait_stopped() {
+            for w in workers {
+                let _ = w.join();
+            }
+            log::info!("stopped");
+        }
+        // Otherwise the stragglers' sockets are shut down; their workers
+        // end when their handlers return.
+        Ok(())
+    }
+
+    fn start_workers<H>(&mut self, handler: H) -> io::Result<Vec<thread::JoinHandle<()>>>
+    where
+        H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
+    {
+        self.receiver()?;
+        let rx = Arc::new(Mutex::new(self.rx.take().expect("receiver() sets it")));
+        let handler = Arc::new(handler);
+        let mut workers = Vec::new();
+        for i in 0..self.config.workers.max(1) {
+            let rx = Arc::clone(&rx);
+            let handler = Arc::clone(&handler);
+            let config = Arc::clone(&self.config);
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("scgi-worker-{i}"))
+                    .spawn(move || worker(&rx, &*handler, &config))?,
+            );
+        }
+        Ok(workers)
+    }
+
+    /// Stops accepting, closes the connections accepted but not yet taken
+    /// by [`next`](Server::next) (unanswered; call `next` until it returns
+    /// `None` first to serve them), and waits for the requests handed out
+    /// to be dropped, for at most
+    /// [`shutdown_timeout`](Config::shutdown_timeout). Returns whether they
+    /// all finished in time.
+    pub fn close(mut self) -> bool {
+        self.inner.shutdown();
+        self.bound = None;
+        self.rx = None;
+        self.inner.wait_stopped()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Without this, a dropped `next`-style server would leave its
+        // acceptor accepting connections that nobody serves.
+        self.inner.shutdown();
+    }
+}
+
+fn accept_loop(bound: Bound, inner: &Arc<Inner>, tx: &Sender<Conn>) {
+    let mut backoff = Duration::ZERO;
+    while let Some(slot) = inner.acquire() {
+        match bound.listener.accept() {
+            Ok((stream, peer)) => {
+                backoff = Duration::ZERO;
+                hand_over(slot, stream, peer, tx);
+            }
+            Err(e) => {
+                drop(slot);
+                if inner.stopping() {
+                    break;
+                }
+                match e.kind() {
+                    io::ErrorKind::Interrupted
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::WouldBlock => {}
+                    _ => {
+                        // EMFILE and the like: retrying at once would spin.
+                        backoff =
+                            (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                        log::error!("accept failed: {e}; retrying in {backoff:?}");
+                        thread::sleep(backoff);
+                    }
+                }
+            }
+        }
+    }
+    // Connections the kernel completed before shutdown are taken and served
+    // rather than reset when the listener closes.
+    if bound.listener.set_nonblocking(true).is_ok() {
+        while let Some(slot) = inner.try_acquire() {
+            match bound.listener.accept() {
+                Ok((stream, peer)) => hand_over(slot, stream, peer, tx),
+                Err(_) => break,
+            }
+        }
+    }
+    drop(bound);
+    inner.lock().accepting = false;
+    inner.changed.notify_all();
+}
+
+fn hand_over(mut slot: Slot, stream: Stream, peer: Addr, tx: &Sender<Conn>) {
+    // Accepted sockets inherit O_NONBLOCK from the listener on some systems.
+    if let Err(e) = stream.set_nonblocking(false) {
+        log::debug!("connection from {peer}: {e}");
+        return;
+    }
+    if let Stream::Tcp(s) = &stream {
+        // Responses go out whole or in large pieces; don't hold back the
+        // last small segment.
+        let _ = s.set_nodelay(true);
+    }
+    let stream = Arc::new(stream);
+    slot.register(&stream);
+    // Fails only when the server was dropped; the connection just closes.
+    let _ = tx.send(Conn { stream, peer, slot });
+}
+
+fn worker<H>(rx: &Mutex<Receiver<Conn>>, handler: &H, config: &Arc<Config>)
+where
+    H: Fn(&mut Request) -> io::Result<()>,
+{
+    loop {
+        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(conn) = next else { return };
+        let Some(mut req) = request::read_head(conn, config) else {
+            continue;
+        };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(e)) => {
+                log::error!("handler failed on {}: {e}", req.describe());
+                Outcome::Failed
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(non-string payload)");
+                log::error!("handler panicked on {}: {msg}", req.describe());
+                Outcome::Failed
+            }
+        };
+        let _ = req.complete(outcome);
+    }
+}

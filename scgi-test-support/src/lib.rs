@@ -1,0 +1,563 @@
+//! SCGI server test scenarios, written once and run by every runtime crate
+//! (`scgi-blocking`, and later `scgi-tokio`, `scgi-async-std`).
+//!
+//! A scenario is a client: it talks to a real server over real sockets
+//! (TCP on `127.0.0.1` or `::1`, or a Unix socket in the temp directory)
+//! and checks the bytes that come back. It knows nothing of the runtime: a
+//! runtime crate supplies one function that starts its server on the
+//! address a [`Setup`] asks for, with the settings it carries and the
+//! [standard test app](#the-standard-test-app), and returns a [`Running`]
+//! (the address, and a way to stop it). The [`scenarios!`] macro then
+//! expands one `#[test]` per scenario and transport:
+//!
+//! ```ignore
+//! fn start(setup: &scgi_test_support::Setup) -> scgi_test_support::Running {
+//!     // bind on setup.transport, configure from setup.config,
+//!     // serve the standard app, return the address and a stop closure
+//! }
+//! scgi_test_support::scenarios!(start);
+//! ```
+//!
+//! # The standard test app
+//!
+//! Each runtime serves these routes, picked by [`Route::of`] from the
+//! request's headers; everything else is [`Route::Inspect`]:
+//!
+//! | path | the handler |
+//! | --- | --- |
+//! | `/deepthought` | reads the whole body, then writes `write_status_ok_text_content("text/plain")` and `42` (the spec's example) |
+//! | `/echo` | writes a 200 head (`application/octet-stream`), then echoes the body chunk by chunk, flushing each chunk |
+//! | `/panic` | panics before writing anything |
+//! | `/error` | returns an error before writing anything |
+//! | `/nothing` | returns successfully without writing |
+//! | `/upgrade` | reads the body, writes a `101` head with `Upgrade: echo`, upgrades, and echoes raw bytes (those sent after the request first) until end of input |
+//! | anything else | [`Route::Inspect`]: a 200 head (`application/octet-stream`), the raw header block it carries, then the body echoed as for `/echo` |
+//!
+//! The server must behave as SCGI.md says: a failing or panicking handler
+//! that wrote nothing gets a 500 (a 400 when its body read failed because
+//! the peer closed early), a handler that wrote nothing gets a valid
+//! response, bad heads get the decoder's status hint, and so on; the
+//! [`scenarios`](mod@scenarios) say exactly what each one checks.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use scgi_proto::{Headers, ResponseParser, ResponseStep};
+
+pub mod scenarios;
+
+/// How long a scenario's client waits on any one read or write before it
+/// fails: a bound on every test, not a timing assertion.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The socket kind a scenario runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP on `127.0.0.1`, port 0 (any free port).
+    Tcp,
+    /// TCP on `[::1]`, port 0.
+    Tcp6,
+    /// A Unix socket at a fresh path in the temp directory.
+    Unix,
+}
+
+/// Server settings a scenario asks for. The runtime maps each field to its
+/// own configuration. Defaults are generous, so that only the setting a
+/// scenario is about is short.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TestConfig {
+    /// Deadline for the whole request head. Default 5 s.
+    pub head_timeout: Duration,
+    /// Idle limit on one body read. Default 5 s.
+    pub body_timeout: Duration,
+    /// Limit on one response write. Default 5 s.
+    pub write_timeout: Duration,
+    /// Worker threads (for runtimes that have them). Default 4.
+    pub workers: usize,
+    /// Open connections at most. Default 64.
+    pub max_connections: usize,
+    /// Draining after the response: time. Default 1 s.
+    pub drain_timeout: Duration,
+    /// Draining after the response: bytes. Default 4 MiB.
+    pub drain_limit: u64,
+    /// How long stopping waits for requests in flight. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// The decoder's limits and policies. Default: scgi-proto's.
+    pub proto: scgi_proto::Config,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        TestConfig {
+            head_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            workers: 4,
+            max_connections: 64,
+            drain_timeout: Duration::from_secs(1),
+            drain_limit: 4 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(10),
+            proto: scgi_proto::Config::DEFAULT,
+        }
+    }
+}
+
+/// What a runtime's start function is asked for: where to listen and with
+/// which settings.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The socket kind.
+    pub transport: Transport,
+    /// The settings.
+    pub config: TestConfig,
+    unix_path: PathBuf,
+}
+
+impl Setup {
+    /// The TCP address to bind (port 0) for [`Transport::Tcp`] and
+    /// [`Transport::Tcp6`].
+    #[must_use]
+    pub fn tcp_addr(&self) -> SocketAddr {
+        match self.transport {
+            Transport::Tcp6 => "[::1]:0".parse().expect("valid address"),
+            _ => "127.0.0.1:0".parse().expect("valid address"),
+        }
+    }
+
+    /// The path to bind for [`Transport::Unix`]: fresh and unused.
+    #[must_use]
+    pub fn unix_path(&self) -> &std::path::Path {
+        &self.unix_path
+    }
+}
+
+/// Where a server under test listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(a) => a.fmt(f),
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl Target {
+    /// Connects, with [`CLIENT_TIMEOUT`] on reads and writes.
+    pub fn connect(&self) -> io::Result<Client> {
+        let stream = match self {
+            Target::Tcp(a) => ClientStream::Tcp(TcpStream::connect_timeout(a, CLIENT_TIMEOUT)?),
+            Target::Unix(p) => ClientStream::Unix(UnixStream::connect(p)?),
+        };
+        stream.set_timeouts(Some(CLIENT_TIMEOUT))?;
+        Ok(Client { stream })
+    }
+}
+
+/// A server started for a scenario: its address, and how to stop it.
+pub struct Running {
+    /// Where it listens.
+    pub target: Target,
+    stop: Option<Box<dyn FnOnce() -> bool + Send>>,
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// A running server at `target`. `stop` must stop accepting, let the
+    /// requests in flight finish (up to the configured shutdown timeout),
+    /// and return only when the server is stopped, saying whether every
+    /// request finished in time.
+    pub fn new(target: Target, stop: impl FnOnce() -> bool + Send + 'static) -> Running {
+        Running {
+            target,
+            stop: Some(Box::new(stop)),
+        }
+    }
+
+    /// Stops the server (see [`Running::new`]).
+    pub fn stop(mut self) -> bool {
+        self.stop.take().is_some_and(|stop| stop())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take()
+            && !thread::panicking()
+        {
+            stop();
+        }
+    }
+}
+
+/// A scenario's view of the runtime under test.
+pub struct Harness<'a> {
+    transport: Transport,
+    start: &'a dyn Fn(&Setup) -> Running,
+}
+
+impl fmt::Debug for Harness<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Harness")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Harness<'_> {
+    /// The transport this run uses.
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Starts a server with `config` on this run's transport.
+    pub fn start(&self, config: TestConfig) -> Running {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unix_path = std::env::temp_dir().join(format!(
+            "scgi-test-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&unix_path);
+        (self.start)(&Setup {
+            transport: self.transport,
+            config,
+            unix_path,
+        })
+    }
+}
+
+/// Runs one scenario against the runtime whose start function is `start`.
+/// Skips (passes) [`Transport::Tcp6`] when the machine has no IPv6
+/// loopback.
+pub fn run(transport: Transport, start: &dyn Fn(&Setup) -> Running, scenario: fn(&Harness<'_>)) {
+    if transport == Transport::Tcp6 && TcpListener::bind("[::1]:0").is_err() {
+        return;
+    }
+    scenario(&Harness { transport, start });
+}
+
+/// Expands one `#[test]` per scenario and transport (modules `tcp`, `unix`,
+/// and `tcp6` for a few), each calling `run` with the given start function,
+/// which must be a function in scope: `fn(&Setup) -> Running`.
+#[macro_export]
+macro_rules! scenarios {
+    ($start:ident) => {
+        $crate::__scenario_tests!(
+            tcp,
+            $crate::Transport::Tcp,
+            $start,
+            [
+                spec_example,
+                corpus_replay,
+                nginx_short_content_length,
+                big_body_streamed,
+                malformed_heads_400,
+                oversized_head_431,
+                too_many_headers_431,
+                body_too_large_413,
+                slow_head_cut_off,
+                panic_500,
+                handler_error_500,
+                handler_writes_nothing,
+                eof_before_first_byte,
+                eof_mid_head_400,
+                eof_mid_body_400,
+                half_close_after_request,
+                upgrade_tunnel,
+                concurrent_clients,
+                close_with_requests_in_flight,
+                close_deadline_cuts_stragglers
+            ]
+        );
+        $crate::__scenario_tests!(
+            unix,
+            $crate::Transport::Unix,
+            $start,
+            [
+                spec_example,
+                corpus_replay,
+                nginx_short_content_length,
+                big_body_streamed,
+                malformed_heads_400,
+                oversized_head_431,
+                too_many_headers_431,
+                body_too_large_413,
+                slow_head_cut_off,
+                panic_500,
+                handler_error_500,
+                handler_writes_nothing,
+                eof_before_first_byte,
+                eof_mid_head_400,
+                eof_mid_body_400,
+                half_close_after_request,
+                upgrade_tunnel,
+                concurrent_clients,
+                close_with_requests_in_flight,
+                close_deadline_cuts_stragglers
+            ]
+        );
+        $crate::__scenario_tests!(
+            tcp6,
+            $crate::Transport::Tcp6,
+            $start,
+            [spec_example, upgrade_tunnel]
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_tests {
+    ($module:ident, $transport:expr, $start:ident, [$($name:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::run($transport, &super::$start, $crate::scenarios::$name);
+                }
+            )*
+        }
+    };
+}
+
+/// The standard test app's routes (see the crate docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/deepthought`: read the body, answer `42` as text/plain.
+    DeepThought,
+    /// `/echo`: 200 head, then the body echoed chunk by chunk.
+    Echo,
+    /// `/panic`: panic before writing.
+    Panic,
+    /// `/error`: fail before writing.
+    Error,
+    /// `/nothing`: succeed without writing.
+    Nothing,
+    /// `/upgrade`: read the body, write a 101 head, upgrade, echo raw bytes.
+    Upgrade,
+    /// Anything else: 200 head, this raw header block, then the body
+    /// echoed.
+    Inspect(Vec<u8>),
+}
+
+/// The `Content-Type` of the echo and inspect responses.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The headers of the `/upgrade` route's `101` head.
+pub const UPGRADE_HEADERS: &[(&str, &str)] = &[("Upgrade", "echo"), ("Connection", "Upgrade")];
+
+impl Route {
+    /// The route for a request.
+    #[must_use]
+    pub fn of(headers: &Headers<'_>) -> Route {
+        match headers.path() {
+            Some(b"/deepthought") => Route::DeepThought,
+            Some(b"/echo") => Route::Echo,
+            Some(b"/panic") => Route::Panic,
+            Some(b"/error") => Route::Error,
+            Some(b"/nothing") => Route::Nothing,
+            Some(b"/upgrade") => Route::Upgrade,
+            _ => Route::Inspect(headers.as_bytes().to_vec()),
+        }
+    }
+}
+
+/// A blocking implementation of the standard app's echo loop, for runtimes
+/// whose request is `Read + Write`: copies `req`'s body back to it in 64 KiB
+/// chunks, flushing each.
+pub fn echo_body<T: Read + Write + ?Sized>(req: &mut T) -> io::Result<()> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = req.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        req.write_all(&chunk[..n])?;
+        req.flush()?;
+    }
+}
+
+/// A client connection (TCP or Unix).
+#[derive(Debug)]
+pub struct Client {
+    stream: ClientStream,
+}
+
+#[derive(Debug)]
+enum ClientStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl ClientStream {
+    fn set_timeouts(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            ClientStream::Tcp(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+            ClientStream::Unix(s) => {
+                s.set_read_timeout(t)?;
+                s.set_write_timeout(t)
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Another handle to the same connection (for a writer thread).
+    pub fn try_clone(&self) -> io::Result<Client> {
+        let stream = match &self.stream {
+            ClientStream::Tcp(s) => ClientStream::Tcp(s.try_clone()?),
+            ClientStream::Unix(s) => ClientStream::Unix(s.try_clone()?),
+        };
+        Ok(Client { stream })
+    }
+
+    /// Shuts down the read, write or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match &self.stream {
+            ClientStream::Tcp(s) => s.shutdown(how),
+            ClientStream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &self.stream {
+            ClientStream::Tcp(s) => s.set_read_timeout(t),
+            ClientStream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Writes `bytes` on a thread of its own (as a web server sends while
+    /// it reads), ignoring errors: a server may answer and close before
+    /// reading everything. Join the handle to wait for it.
+    pub fn send_in_background(&self, bytes: Vec<u8>) -> io::Result<thread::JoinHandle<()>> {
+        let mut writer = self.try_clone()?;
+        Ok(thread::spawn(move || {
+            let _ = writer.write_all(&bytes);
+        }))
+    }
+
+    /// Reads until the server closes.
+    pub fn read_all(&mut self) -> io::Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        self.read_to_end(&mut raw)?;
+        Ok(raw)
+    }
+}
+
+impl Read for Client {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            ClientStream::Tcp(s) => s.read(buf),
+            ClientStream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            ClientStream::Tcp(s) => s.write(buf),
+            ClientStream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends `request` (from a writer thread) and returns everything the server
+/// sent until it closed.
+pub fn exchange(target: &Target, request: &[u8]) -> io::Result<Vec<u8>> {
+    let mut client = target.connect()?;
+    let writer = client.send_in_background(request.to_vec())?;
+    let raw = client.read_all();
+    let _ = writer.join();
+    raw
+}
+
+/// A response as the client saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The effective status.
+    pub status: u16,
+    /// The headers, without the status, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Everything after the head.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Parses a whole response with [`ResponseParser`]; panics (failing the
+    /// test) if it is not a valid CGI response.
+    #[must_use]
+    pub fn parse(raw: &[u8]) -> Reply {
+        let mut parser = ResponseParser::new();
+        let head = match parser.parse(raw) {
+            Ok(ResponseStep::Complete(head)) => head,
+            other => panic!(
+                "not a complete CGI response ({other:?}): {:?}",
+                raw[..raw.len().min(300)].escape_ascii().to_string()
+            ),
+        };
+        let view = head.view(raw);
+        Reply {
+            status: view.status(),
+            headers: view
+                .headers()
+                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                .collect(),
+            body: raw[head.head_len()..].to_vec(),
+        }
+    }
+
+    /// The first value of a header (case-insensitive name).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Checks an error answer: the status, a non-empty body, and a
+    /// `Content-Length` (if sent) that matches the body.
+    pub fn assert_error(&self, status: u16) {
+        assert_eq!(self.status, status, "status of {self:?}");
+        assert!(!self.body.is_empty(), "error response without a body");
+        if let Some(len) = self.header("Content-Length") {
+            let len: usize = std::str::from_utf8(len)
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .expect("numeric Content-Length");
+            assert_eq!(len, self.body.len(), "Content-Length of {self:?}");
+        }
+    }
+}
