@@ -10,7 +10,8 @@
 //! - [`Decoder`]: the server side. Validates a request's header netstring
 //!   and streams its body, borrowing from the caller's buffer.
 //! - [`HeadWriter`], [`ResponseHead`], [`status_ok_text_content`]: write the
-//!   `Status:` CGI response head that all three web servers accept.
+//!   `Status:` CGI response head that all three web servers accept;
+//!   [`encode_error_response`] writes a whole plain-text error answer.
 //! - [`encode_request`]: the client side, for proxies, tests and fuzzing.
 //! - [`ResponseParser`]: reads a backend's response head (client side).
 //!
@@ -138,7 +139,7 @@
 //! | feature | default | adds |
 //! | --- | --- | --- |
 //! | `std` | yes | [`ResponseHead::write_to`], [`write_status_ok_text_content`], [`write_response_head`] (one `write_all` into any `io::Write`); implies `alloc` |
-//! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`encode_request_to_vec`] |
+//! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`encode_request_to_vec`], [`error_response`] |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
 #![no_std]
@@ -168,7 +169,9 @@ pub use headers::{GetAll, Header, Headers, Iter};
 #[cfg(feature = "alloc")]
 pub use request::encode_request_to_vec;
 pub use request::{encode_request, encoded_request_len};
-pub use response::{HeadWriter, ResponseHead, status_ok_text_content};
+#[cfg(feature = "alloc")]
+pub use response::error_response;
+pub use response::{HeadWriter, ResponseHead, encode_error_response, status_ok_text_content};
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;

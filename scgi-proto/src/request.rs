@@ -4,7 +4,7 @@ use crate::error::EncodeError;
 
 /// Decimal digits of `n`, right-aligned in a 20-byte array; returns the
 /// array and the index of the first digit.
-fn digits_u64(mut n: u64) -> ([u8; 20], usize) {
+pub(crate) fn digits_u64(mut n: u64) -> ([u8; 20], usize) {
     let mut d = [0u8; 20];
     let mut i = d.len();
     loop {

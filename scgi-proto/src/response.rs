@@ -302,3 +302,76 @@ pub fn write_response_head<W: std::io::Write + ?Sized>(
 ) -> std::io::Result<()> {
     ResponseHead::new(status).headers(headers).write_to(w)
 }
+
+/// Counts the bytes a `Display` value formats to, without allocating.
+struct Count(usize);
+
+impl core::fmt::Write for Count {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// Formats into an [`Out`], counting past its end.
+impl core::fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.put(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes a complete plain-text error response into `buf`: the head
+/// (`Status`, `Content-Type: text/plain; charset=utf-8`, `Content-Length`)
+/// and the body `"<status> <reason>\n<detail>\n"`. This is what a server
+/// sends for a request the decoder refused (with the error's
+/// [status hint](crate::Error::status_hint) and the error as `detail`) or a
+/// handler that failed before answering. Returns the length written, or
+/// the size needed; `detail` is written as given, so keep it free of
+/// secrets.
+///
+/// ```
+/// let e = scgi_proto::Error::MissingScgi;
+/// let mut buf = [0u8; 512];
+/// let n = scgi_proto::encode_error_response(&mut buf, e.status_hint(), &e)?;
+/// let text = std::str::from_utf8(&buf[..n]).unwrap();
+/// assert!(text.starts_with("Status: 400 Bad Request\r\n"));
+/// assert!(text.ends_with("\r\n\r\n400 Bad Request\nno SCGI header: the web server did not send SCGI=1 (with nginx, add `include scgi_params;` to the location)\n"));
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+pub fn encode_error_response(
+    buf: &mut [u8],
+    status: u16,
+    detail: &dyn core::fmt::Display,
+) -> Result<usize, EncodeError> {
+    use core::fmt::Write as _;
+    let reason = default_reason(status);
+    let mut body_len = Count(0);
+    // Counting never fails.
+    let _ = write!(body_len, "{status} {reason}\n{detail}\n");
+    let (digits, first) = crate::request::digits_u64(body_len.0 as u64);
+    let len = core::str::from_utf8(&digits[first..]).unwrap_or("0");
+    let mut w = HeadWriter::with_reason(buf, status, reason)?;
+    w.header("Content-Type", "text/plain; charset=utf-8")?;
+    w.header("Content-Length", len)?;
+    w.out.put(b"\r\n");
+    let mut out = w.out;
+    let _ = write!(out, "{status} {reason}\n{detail}\n");
+    out.finish()
+}
+
+/// [`encode_error_response`] into a new buffer.
+#[cfg(feature = "alloc")]
+pub fn error_response(
+    status: u16,
+    detail: &dyn core::fmt::Display,
+) -> Result<alloc::vec::Vec<u8>, EncodeError> {
+    let required = match encode_error_response(&mut [], status, detail) {
+        Ok(n) | Err(EncodeError::BufferTooSmall { required: n }) => n,
+        Err(e) => return Err(e),
+    };
+    let mut v = alloc::vec![0; required];
+    let n = encode_error_response(&mut v, status, detail)?;
+    v.truncate(n);
+    Ok(v)
+}

@@ -370,3 +370,39 @@ fn writer_output_reads_back_identically() {
         assert_eq!(got, want);
     }
 }
+
+// ---- error responses ----
+
+#[test]
+fn error_response_frames_its_body() {
+    for (status, detail) in [
+        (400, "header #3 has an empty name"),
+        (413, "body too large"),
+        (431, ""),
+        (500, "handler failed: ünïcode"),
+    ] {
+        let wire = scgi_proto::error_response(status, &detail).unwrap();
+        let p = complete(&wire);
+        let v = p.view(&wire);
+        assert_eq!(v.status(), status);
+        assert_eq!(v.get("Content-Type"), Some(&b"text/plain; charset=utf-8"[..]));
+        let body = &wire[p.head_len()..];
+        assert_eq!(v.content_length(), Some(body.len() as u64));
+        let reason = reason_phrase(status).unwrap();
+        assert_eq!(body, format!("{status} {reason}\n{detail}\n").as_bytes());
+    }
+}
+
+#[test]
+fn error_response_into_small_buffer_and_bad_status() {
+    let full = scgi_proto::error_response(400, &"x").unwrap();
+    let mut buf = vec![0u8; full.len() - 1];
+    assert_eq!(
+        scgi_proto::encode_error_response(&mut buf, 400, &"x"),
+        Err(EncodeError::BufferTooSmall { required: full.len() })
+    );
+    assert_eq!(
+        scgi_proto::error_response(100, &"x"),
+        Err(EncodeError::InvalidStatus { code: 100 })
+    );
+}
