@@ -1,7 +1,7 @@
 //! The counter from Nim's `scgi` docs: answers "Hello for the Nth time".
 //!
 //! ```text
-//! cargo run -p scgi-blocking --example hello [ADDR | unix:PATH]
+//! cargo run -p scgi-blocking --example hello [HOST:PORT | unix:PATH]
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
@@ -11,21 +11,13 @@
 //! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
 //! ```
 
+mod common;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use scgi_blocking::Server;
-
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("SCGI_ADDR").ok())
-        .unwrap_or_else(|| Server::DEFAULT_ADDR.to_owned());
-    let server = match addr.strip_prefix("unix:") {
-        Some(path) => Server::bind_unix(path)?,
-        None => Server::bind_tcp(addr.as_str())?,
-    };
-    log::info!("serving on {}", server.local_addr());
+    let server = common::bind_from_args()?;
     let counter = AtomicU64::new(0);
     server.run(move |req| {
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;

@@ -114,6 +114,11 @@
 //! # }
 //! ```
 
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod config;
 mod net;
 mod request;

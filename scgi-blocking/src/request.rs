@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-use scgi_proto::{Decoder, Head, Headers, ResponseHead, Step};
+use scgi_proto::{Decoder, Head, Headers, Step};
 
 use crate::config::{Config, nonzero};
 use crate::net::{Addr, Stream};
@@ -171,21 +171,10 @@ fn head_timed_out(stream: &Stream, peer: &Addr, buf: &[u8]) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// A complete error response: status, a plain-text body and its length,
-/// built whole so it leaves in one write.
+/// A complete plain-text error response (scgi-proto formats it), built
+/// whole so it leaves in one write. Only valid statuses are passed here.
 fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
-    let reason = scgi_proto::reason_phrase(status).unwrap_or("Error");
-    let body = format!("{status} {reason}\n{detail}\n");
-    let len = body.len().to_string();
-    let mut out = ResponseHead::new(status)
-        .headers(&[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", &len),
-        ])
-        .to_vec()
-        .unwrap_or_default();
-    out.extend_from_slice(body.as_bytes());
-    out
+    scgi_proto::error_response(status, detail).unwrap_or_default()
 }
 
 /// Sends `response`, then closes politely.

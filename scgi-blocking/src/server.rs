@@ -92,11 +92,13 @@ impl Inner {
     }
 
     pub(crate) fn shutdown(&self) {
-        if self.stop.swap(true, Ordering::SeqCst) {
-            return;
-        }
         let wake = {
+            // The flag and the deadline change together, under the lock, so
+            // that no waiter sees one without the other.
             let mut st = self.lock();
+            if self.stop.swap(true, Ordering::SeqCst) {
+                return;
+            }
             st.deadline = Some(Instant::now() + st.shutdown_timeout);
             self.changed.notify_all();
             st.accepting.then(|| st.wake.clone()).flatten()
@@ -128,7 +130,9 @@ impl Inner {
     /// everything finished in time.
     pub(crate) fn wait_stopped(&self) -> bool {
         let mut st = self.lock();
-        let deadline = st.deadline.unwrap_or_else(Instant::now);
+        let deadline = st
+            .deadline
+            .unwrap_or_else(|| Instant::now() + st.shutdown_timeout);
         loop {
             if !st.accepting && st.open == 0 {
                 return !st.forced;

@@ -1,0 +1,347 @@
+//! This runtime's own API: binding, socket files, adopting listeners, the
+//! `next` loop, the connection cap, and the request object. Behaviour
+//! shared with the other runtimes is in `scenarios.rs`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use scgi_blocking::{Addr, Config, Server, TcpOptions, UnixOptions};
+use scgi_test_support::scenarios::{SPEC_REQUEST, SPEC_RESPONSE, request};
+use scgi_test_support::{CLIENT_TIMEOUT, Reply};
+
+fn temp_socket(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "scgi-blocking-{}-{name}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn tcp_addr(server: &Server) -> std::net::SocketAddr {
+    match server.local_addr() {
+        Addr::Tcp(a) => *a,
+        other => panic!("not TCP: {other}"),
+    }
+}
+
+fn tcp_exchange(addr: std::net::SocketAddr, wire: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+    c.write_all(wire).expect("write");
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).expect("read");
+    raw
+}
+
+fn unix_exchange(path: &std::path::Path, wire: &[u8]) -> Vec<u8> {
+    let mut c = UnixStream::connect(path).expect("connect");
+    c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+    c.write_all(wire).expect("write");
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).expect("read");
+    raw
+}
+
+/// Serves the spec example on `server` until the returned handle closes it.
+fn serve_spec(server: Server) -> (scgi_blocking::ShutdownHandle, thread::JoinHandle<()>) {
+    let handle = server.shutdown_handle();
+    let t = thread::spawn(move || {
+        server
+            .run(|req| {
+                io::copy(req, &mut io::sink())?;
+                req.write_status_ok_text_content("text/plain")?;
+                req.write_all(b"42")
+            })
+            .expect("run");
+    });
+    (handle, t)
+}
+
+#[test]
+fn defaults() {
+    let c = Config::default();
+    assert_eq!(c.head_timeout, Duration::from_secs(30));
+    assert_eq!(c.body_timeout, Duration::from_secs(60));
+    assert_eq!(c.write_timeout, Duration::from_secs(60));
+    assert!(c.workers >= 4);
+    assert_eq!(c.max_connections, 1024);
+    assert_eq!(c.proto, scgi_blocking::scgi_proto::Config::DEFAULT);
+    assert_eq!(Server::DEFAULT_ADDR, "127.0.0.1:4000");
+    assert!(TcpOptions::default().reuse_addr);
+    assert!(UnixOptions::default().remove_stale);
+}
+
+#[test]
+fn ipv6_loopback() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        return; // no IPv6 on this machine
+    }
+    let server = Server::bind_tcp_with("[::1]:0", &TcpOptions::DEFAULT.with_only_v6(Some(true)))
+        .expect("bind");
+    let addr = tcp_addr(&server);
+    assert!(addr.is_ipv6());
+    let (handle, t) = serve_spec(server);
+    assert_eq!(tcp_exchange(addr, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+}
+
+#[test]
+fn reuse_addr_off_still_binds() {
+    let server = Server::bind_tcp_with("127.0.0.1:0", &TcpOptions::DEFAULT.with_reuse_addr(false))
+        .expect("bind");
+    let addr = tcp_addr(&server);
+    let (handle, t) = serve_spec(server);
+    assert_eq!(tcp_exchange(addr, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+}
+
+#[test]
+fn unix_socket_mode_and_cleanup() {
+    let path = temp_socket("mode");
+    let server =
+        Server::bind_unix_with(&path, &UnixOptions::DEFAULT.with_mode(0o660)).expect("bind");
+    let meta = std::fs::metadata(&path).expect("socket file");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let (handle, t) = serve_spec(server);
+    assert_eq!(unix_exchange(&path, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+    assert!(!path.exists(), "the socket file outlived the server");
+}
+
+#[test]
+fn unix_stale_socket_is_replaced() {
+    let path = temp_socket("stale");
+    // A crashed server leaves its socket file behind (std's listener does
+    // not remove it on drop).
+    drop(UnixListener::bind(&path).expect("bind"));
+    assert!(path.exists());
+    let server = Server::bind_unix(&path).expect("bind over a stale socket");
+    let (handle, t) = serve_spec(server);
+    assert_eq!(unix_exchange(&path, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+}
+
+#[test]
+fn unix_live_socket_and_other_files_are_kept() {
+    let path = temp_socket("live");
+    let live = UnixListener::bind(&path).expect("bind");
+    let err = Server::bind_unix(&path).expect_err("someone listens there");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    drop(live);
+    std::fs::remove_file(&path).expect("cleanup");
+
+    std::fs::write(&path, b"not a socket").expect("file");
+    let err = Server::bind_unix(&path).expect_err("a regular file");
+    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&path).expect("kept"), b"not a socket");
+    std::fs::remove_file(&path).expect("cleanup");
+}
+
+#[test]
+fn adopts_listeners() {
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
+    tcp.set_nonblocking(true).expect("nonblocking"); // as inherited, maybe
+    let server = Server::from_listener(tcp).expect("adopt");
+    let addr = tcp_addr(&server);
+    let (handle, t) = serve_spec(server);
+    assert_eq!(tcp_exchange(addr, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+
+    let path = temp_socket("adopted");
+    let server = Server::from_listener(UnixListener::bind(&path).expect("bind")).expect("adopt");
+    let (handle, t) = serve_spec(server);
+    assert_eq!(unix_exchange(&path, SPEC_REQUEST), SPEC_RESPONSE);
+    assert!(handle.close());
+    t.join().expect("server");
+    // Not ours to remove: whoever bound it owns the file.
+    assert!(path.exists());
+    std::fs::remove_file(&path).expect("cleanup");
+}
+
+#[test]
+fn next_loop() {
+    let mut server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    assert!(
+        server
+            .next(Some(Duration::from_millis(50)))
+            .expect("next")
+            .is_none(),
+        "a request out of nowhere"
+    );
+
+    let client = thread::spawn(move || {
+        let wire = scgi_blocking::scgi_proto::encode_request_to_vec(
+            &[
+                ("REQUEST_METHOD", "POST"),
+                ("REQUEST_URI", "/a/b?x=1"),
+                ("QUERY_STRING", "x=1"),
+                ("CONTENT_TYPE", "text/plain"),
+                ("REMOTE_ADDR", "192.0.2.7"),
+                ("SERVER_NAME", "example.test"),
+                ("SERVER_PORT", "8443"),
+                ("HTTPS", "on"),
+                ("HTTP_USER_AGENT", "test/1"),
+            ],
+            b"hello body",
+        )
+        .expect("encode");
+        tcp_exchange(addr, &wire)
+    });
+    let mut req = server
+        .next(Some(CLIENT_TIMEOUT))
+        .expect("next")
+        .expect("a request");
+    {
+        let h = req.headers();
+        assert_eq!(h.method(), Some("POST"));
+        assert_eq!(h.request_uri(), Some(&b"/a/b?x=1"[..]));
+        assert_eq!(h.path(), Some(&b"/a/b"[..]));
+        assert_eq!(h.query_string(), Some(&b"x=1"[..]));
+        assert_eq!(h.content_type(), Some("text/plain"));
+        assert_eq!(h.remote_addr(), Some("192.0.2.7"));
+        assert_eq!(h.server_name(), Some("example.test"));
+        assert_eq!(h.server_port(), Some(8443));
+        assert!(h.https());
+        assert_eq!(h.http("User-Agent"), Some(&b"test/1"[..]));
+    }
+    assert_eq!(req.content_length(), 10);
+    assert!(matches!(req.peer_addr(), Addr::Tcp(_)));
+    let err = req.upgrade().expect_err("body not read");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    let mut body = String::new();
+    req.read_to_string(&mut body).expect("body");
+    assert_eq!(body, "hello body");
+    assert_eq!(req.body_remaining(), 0);
+    let err = req
+        .write_head(200, &[("X-Bad", "a\r\nb")])
+        .expect_err("response splitting");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    req.write_head(201, &[("Content-Type", "text/plain")])
+        .expect("head");
+    req.write_all(b"made").expect("body");
+    req.finish().expect("finish");
+    let reply = Reply::parse(&client.join().expect("client"));
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.body, b"made");
+
+    // After shutdown, next() says there is nothing more.
+    server.shutdown_handle().shutdown();
+    assert!(server.next(None).expect("next").is_none());
+    assert!(server.close());
+}
+
+#[test]
+fn next_skips_bad_requests() {
+    let mut server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    let client = thread::spawn(move || {
+        let bad = tcp_exchange(addr, b"GET / HTTP/1.1\r\n\r\n");
+        let good = tcp_exchange(addr, SPEC_REQUEST);
+        (bad, good)
+    });
+    let mut req = server
+        .next(Some(CLIENT_TIMEOUT))
+        .expect("next")
+        .expect("the good request");
+    assert_eq!(req.headers().path(), Some(&b"/deepthought"[..]));
+    req.write_status_ok_text_content("text/plain")
+        .expect("head");
+    req.write_all(b"42").expect("body");
+    drop(req);
+    let (bad, good) = client.join().expect("client");
+    Reply::parse(&bad).assert_error(400);
+    assert_eq!(good, SPEC_RESPONSE);
+}
+
+#[test]
+fn dropping_the_server_stops_accepting() {
+    let mut server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    // Start the acceptor.
+    assert!(
+        server
+            .next(Some(Duration::from_millis(10)))
+            .expect("next")
+            .is_none()
+    );
+    drop(server);
+    let start = std::time::Instant::now();
+    while TcpStream::connect(addr).is_ok() {
+        assert!(start.elapsed() < CLIENT_TIMEOUT, "still accepting");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// With one connection allowed, a second client is not served while the
+/// first is open, and is served once it closes. (The check that it is not
+/// served early can only pass wrongly, never fail wrongly.)
+#[test]
+fn connection_cap() {
+    let server = Server::bind_tcp("127.0.0.1:0")
+        .expect("bind")
+        .with_config(Config::default().with_max_connections(1).with_workers(4));
+    let addr = tcp_addr(&server);
+    let handle = server.shutdown_handle();
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&served);
+    let t = thread::spawn(move || {
+        server
+            .run(move |req| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                scgi_test_support::echo_body(req)
+            })
+            .expect("run");
+    });
+    let mut first = TcpStream::connect(addr).expect("connect");
+    first
+        .write_all(&request("POST", "/", b"abc")[..])
+        .expect("write");
+    // The request is in flight once its handler has echoed something.
+    first
+        .set_read_timeout(Some(CLIENT_TIMEOUT))
+        .expect("timeout");
+    let mut got = [0u8; 3];
+    first.read_exact(&mut got).expect("echo");
+    assert_eq!(&got, b"abc");
+
+    let second_done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&second_done);
+    let second = thread::spawn(move || {
+        let raw = tcp_exchange(addr, &request("POST", "/", b"xyz"));
+        flag.store(true, Ordering::SeqCst);
+        raw
+    });
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "the cap let a second connection in"
+    );
+    assert!(!second_done.load(Ordering::SeqCst));
+
+    first.shutdown(Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).expect("end");
+    drop(first);
+    assert_eq!(second.join().expect("second"), b"xyz");
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    assert!(handle.close());
+    t.join().expect("server");
+}
