@@ -345,3 +345,81 @@ fn connection_cap() {
     assert!(handle.close());
     t.join().expect("server");
 }
+
+/// A handler that panics after part of its response reached the socket
+/// cannot turn it into a 500: the connection is reset, so the web server
+/// sees a failed response rather than a short one passed off as complete.
+#[test]
+fn panic_after_partial_send_resets() {
+    let server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    let handle = server.shutdown_handle();
+    let t = thread::spawn(move || {
+        server
+            .run(|req| {
+                req.write_status_ok_text_content("text/plain")?;
+                req.write_all(&[b'x'; 64 * 1024])?;
+                req.flush()?;
+                panic!("after a partial send");
+            })
+            .expect("run");
+    });
+    // Twice: the first panic did not take the server down.
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+        c.write_all(&request("GET", "/", b"")).expect("write");
+        let mut raw = Vec::new();
+        let err = c.read_to_end(&mut raw).expect_err("a reset, not an end");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    }
+    assert!(handle.close());
+    t.join().expect("server");
+}
+
+/// A peer that stops reading makes the handler's write fail after the
+/// write timeout, which frees the worker.
+#[test]
+fn write_timeout() {
+    let server = Server::bind_tcp("127.0.0.1:0").expect("bind").with_config(
+        Config::default()
+            .with_write_timeout(Duration::from_millis(300))
+            .with_workers(1),
+    );
+    let addr = tcp_addr(&server);
+    let handle = server.shutdown_handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = thread::spawn(move || {
+        server
+            .run(move |req| {
+                if req.headers().path() == Some(b"/flood") {
+                    req.write_status_ok_text_content("text/plain")?;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let result = (0..4096).try_for_each(|_| req.write_all(&chunk));
+                    let _ = tx.send(result.as_ref().map_err(io::Error::kind).copied());
+                    return result;
+                }
+                req.write_status_ok_text_content("text/plain")?;
+                req.write_all(b"ok")
+            })
+            .expect("run");
+    });
+    let mut stalled = TcpStream::connect(addr).expect("connect");
+    stalled
+        .write_all(&request("GET", "/flood", b""))
+        .expect("write");
+    let failed = rx
+        .recv_timeout(CLIENT_TIMEOUT)
+        .expect("the write never timed out");
+    let kind = failed.expect_err("256 MiB fit in the socket buffers");
+    assert!(
+        matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+        "{kind:?}"
+    );
+    drop(stalled);
+    // The only worker is free again.
+    let reply = Reply::parse(&tcp_exchange(addr, &request("GET", "/", b"")));
+    assert_eq!(reply.body, b"ok");
+    assert!(handle.close());
+    t.join().expect("server");
+}

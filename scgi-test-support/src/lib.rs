@@ -35,7 +35,7 @@
 //!
 //! The server must behave as SCGI.md says: a failing or panicking handler
 //! that wrote nothing gets a 500 (a 400 when its body read failed because
-//! the peer closed early), a handler that wrote nothing gets a valid
+//! the peer closed early, a 408 when it stalled), a handler that wrote nothing gets a valid
 //! response, bad heads get the decoder's status hint, and so on; the
 //! [`scenarios`](mod@scenarios) say exactly what each one checks.
 
@@ -285,6 +285,7 @@ macro_rules! scenarios {
                 eof_before_first_byte,
                 eof_mid_head_400,
                 eof_mid_body_400,
+                body_idle_timeout_408,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,
@@ -312,6 +313,7 @@ macro_rules! scenarios {
                 eof_before_first_byte,
                 eof_mid_head_400,
                 eof_mid_body_400,
+                body_idle_timeout_408,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,

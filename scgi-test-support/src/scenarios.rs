@@ -484,6 +484,22 @@ pub fn eof_mid_body_400(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// A client that stops sending inside the body, longer than the body idle
+/// timeout (300 ms), makes the handler's body read fail; the handler's
+/// error is answered 408.
+pub fn body_idle_timeout_408(h: &Harness<'_>) {
+    let config = TestConfig {
+        body_timeout: Duration::from_millis(300),
+        ..TestConfig::default()
+    };
+    let server = h.start(config);
+    let mut c = server.target.connect().expect("connect");
+    c.write_all(&SPEC_REQUEST[..SPEC_REQUEST.len() - 10])
+        .expect("partial body");
+    Reply::parse(&c.read_all().expect("read")).assert_error(408);
+    assert_serves(&server.target);
+}
+
 /// lighttpd 1.4.40-41 half-closes after sending the request: the response
 /// still goes out.
 pub fn half_close_after_request(h: &Harness<'_>) {
