@@ -385,7 +385,10 @@ fn error_response_frames_its_body() {
         let p = complete(&wire);
         let v = p.view(&wire);
         assert_eq!(v.status(), status);
-        assert_eq!(v.get("Content-Type"), Some(&b"text/plain; charset=utf-8"[..]));
+        assert_eq!(
+            v.get("Content-Type"),
+            Some(&b"text/plain; charset=utf-8"[..])
+        );
         let body = &wire[p.head_len()..];
         assert_eq!(v.content_length(), Some(body.len() as u64));
         let reason = reason_phrase(status).unwrap();
@@ -399,7 +402,9 @@ fn error_response_into_small_buffer_and_bad_status() {
     let mut buf = vec![0u8; full.len() - 1];
     assert_eq!(
         scgi_proto::encode_error_response(&mut buf, 400, &"x"),
-        Err(EncodeError::BufferTooSmall { required: full.len() })
+        Err(EncodeError::BufferTooSmall {
+            required: full.len()
+        })
     );
     assert_eq!(
         scgi_proto::error_response(100, &"x"),
