@@ -430,6 +430,7 @@ fn check_failed(config: &Config, decoder: &mut Decoder, e: Error, buf: &[u8]) {
         _ => 400,
     };
     assert_eq!(e.status_hint(), hint);
+    crate::response::check_error_response(hint, &e.to_string());
 }
 
 /// `CONTENT_LENGTH`'s grammar: one or more ASCII digits, fitting a `u64`.

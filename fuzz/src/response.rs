@@ -4,7 +4,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use scgi_proto::{
     EncodeError, HeadWriter, ParsedResponse, ResponseError, ResponseHead, ResponseParser,
-    ResponseStep, reason_phrase,
+    ResponseStep, encode_error_response, error_response, reason_phrase,
 };
 
 use crate::pieces::{inside, pieces, plan};
@@ -264,6 +264,9 @@ fn write_case(case: &WriteCase) {
             })
     };
 
+    // The reason doubles as the detail of a plain-text error answer.
+    check_error_response(code, reason.unwrap_or(""));
+
     // A first pass into an empty buffer counts the size needed.
     let len = match (write_head(&mut [], code, reason, &headers), expected_error) {
         (Err((stage, e)), Some((want_stage, why))) => {
@@ -365,6 +368,56 @@ fn check_value_type(
     head.write_to(&mut sink).expect("write to a Vec");
     assert_eq!(sink, bytes);
     Some(bytes)
+}
+
+/// `error_response(code, detail)`: refused exactly for a status the writer
+/// refuses; otherwise a head the parser reads as `code` with a
+/// `Content-Length` that frames the body `"<code> <reason>\n<detail>\n"`
+/// exactly, whatever `detail` holds (CR and LF included: it is body).
+pub(crate) fn check_error_response(code: u16, detail: &str) {
+    let status_ok = code == 101 || (200..=599).contains(&code);
+    let bytes = match error_response(code, &detail) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            assert!(!status_ok, "error_response refused status {code}: {e:?}");
+            assert_eq!(e, EncodeError::InvalidStatus { code });
+            assert_eq!(encode_error_response(&mut [], code, &detail), Err(e));
+            return;
+        }
+    };
+    assert!(status_ok, "error_response accepted status {code}");
+    let len = bytes.len();
+    let mut exact = vec![0; len];
+    assert_eq!(encode_error_response(&mut exact, code, &detail), Ok(len));
+    assert_eq!(exact, bytes);
+    let mut short = vec![0; len - 1];
+    assert_eq!(
+        encode_error_response(&mut short, code, &detail),
+        Err(EncodeError::BufferTooSmall { required: len })
+    );
+
+    let mut parser = ResponseParser::new();
+    let Ok(ResponseStep::Complete(p)) = parser.parse(&bytes) else {
+        panic!(
+            "error response head does not parse: {:?}",
+            bytes.escape_ascii().to_string()
+        );
+    };
+    check_parsed(&p, &bytes, ResponseParser::DEFAULT_MAX_HEAD);
+    let view = p.view(&bytes);
+    assert_eq!(view.status(), code);
+    let reason = std::str::from_utf8(view.reason()).expect("reason is UTF-8");
+    let headers: Vec<_> = view.headers().collect();
+    let body = &bytes[p.head_len()..];
+    let content_length = body.len().to_string();
+    assert_eq!(
+        headers,
+        [
+            ("Content-Type", &b"text/plain; charset=utf-8"[..]),
+            ("Content-Length", content_length.as_bytes()),
+        ]
+    );
+    assert_eq!(body, format!("{code} {reason}\n{detail}\n").as_bytes());
 }
 
 #[cfg(test)]
