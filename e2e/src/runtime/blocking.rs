@@ -1,0 +1,51 @@
+//! `scgi-blocking` (std threads) serving the e2e app.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use scgi_blocking::{Addr, Config, Request, Server, UnixOptions};
+
+use crate::app::{App, Head};
+use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
+
+/// Starts an `scgi-blocking` server as `spec` asks.
+pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
+    let server = match spec.transport {
+        Transport::Tcp => Server::bind_tcp(spec.tcp_addr)?,
+        Transport::Unix => Server::bind_unix_with(
+            &spec.unix_path,
+            &UnixOptions::DEFAULT.with_mode(spec.unix_mode),
+        )?,
+    }
+    .with_config(Config::default().with_shutdown_timeout(Duration::from_secs(5)));
+    let addr = match server.local_addr() {
+        Addr::Tcp(a) => BackendAddr::Tcp(*a),
+        _ => BackendAddr::Unix(spec.unix_path.clone()),
+    };
+    let app = Arc::clone(&spec.app);
+    let handle = server.shutdown_handle();
+    let serving = thread::spawn(move || server.run(move |req| serve(&app, req)));
+    Ok(Backend::new(addr, move || {
+        if handle.close() {
+            let _ = serving.join();
+        }
+    }))
+}
+
+fn serve(app: &App, req: &mut Request) -> io::Result<()> {
+    let mut body = Vec::new();
+    req.read_to_end(&mut body)?;
+    let response = app.respond(&req.headers(), &body);
+    thread::sleep(response.delay);
+    match &response.head {
+        Head::Cgi { status, .. } => req.write_head(*status, &response.header_pairs())?,
+        Head::Raw(bytes) => req.write_all(bytes)?,
+    }
+    for chunk in &response.body {
+        req.write_all(chunk)?;
+        req.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! One [`StartBackend`](crate::StartBackend) function per runtime crate.
+//!
+//! To add a runtime: a module here with a `start` function that binds as
+//! the [`BackendSpec`](crate::BackendSpec) says and serves
+//! [`App::respond`](crate::app::App::respond) (read the whole body, call
+//! it, sleep for `delay`, write the head, write and flush each body chunk),
+//! then a line in the `matrix!` of `tests/e2e.rs`.
+
+pub mod blocking;

@@ -1,0 +1,66 @@
+//! The matrix: each front end x each runtime x each transport runs every
+//! case of `e2e::cases` against one front-end instance; plus nginx
+//! load-balancing over two backends per runtime.
+//!
+//! `E2E_CASE=<part of a case name>` runs only the matching cases;
+//! `E2E_KEEP_TMP=1` keeps the front ends' temp dirs (configs, logs).
+
+use e2e::Transport::{Tcp, Unix};
+use e2e::cases::{run_matrix, run_scale_out};
+use e2e::{Kind, runtime};
+
+/// `runtime_name => start_function`: one test per front end and transport,
+/// and one scale-out test, for each runtime.
+macro_rules! matrix {
+    ($($runtime:ident => $start:path),* $(,)?) => {
+        $(
+            mod $runtime {
+                use super::*;
+
+                #[test]
+                fn nginx_tcp() {
+                    run_matrix(Kind::Nginx, Tcp, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn nginx_unix() {
+                    run_matrix(Kind::Nginx, Unix, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn apache_tcp() {
+                    run_matrix(Kind::Apache, Tcp, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn apache_unix() {
+                    run_matrix(Kind::Apache, Unix, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn lighttpd_tcp() {
+                    run_matrix(Kind::Lighttpd, Tcp, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn lighttpd_unix() {
+                    run_matrix(Kind::Lighttpd, Unix, stringify!($runtime), $start);
+                }
+
+                #[test]
+                fn nginx_upstream_two_backends() {
+                    run_scale_out(stringify!($runtime), $start);
+                }
+            }
+        )*
+    };
+}
+
+matrix! {
+    blocking => runtime::blocking::start,
+    // Extension point: when scgi-tokio and scgi-async-std are on main, add
+    // `e2e/src/runtime/{tokio,async_std}.rs` (a `start` like blocking's)
+    // and list them here:
+    // tokio => runtime::tokio::start,
+    // async_std => runtime::async_std::start,
+}
