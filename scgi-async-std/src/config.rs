@@ -1,0 +1,110 @@
+//! Server settings.
+
+use std::time::Duration;
+
+/// A [`Server`](crate::Server)'s settings: timeouts, the connection cap, and
+/// the protocol limits and policies of [`scgi_proto::Config`]. Plain data
+/// with documented defaults (those of `scgi-blocking`); change a field or use
+/// the `with_*` methods.
+///
+/// | field | default |
+/// | --- | --- |
+/// | [`head_timeout`](Config::head_timeout) | 30 s |
+/// | [`body_timeout`](Config::body_timeout) | 60 s |
+/// | [`write_timeout`](Config::write_timeout) | 60 s |
+/// | [`max_connections`](Config::max_connections) | 1 024 |
+/// | [`drain_timeout`](Config::drain_timeout) | 1 s |
+/// | [`drain_limit`](Config::drain_limit) | 4 MiB |
+/// | [`shutdown_timeout`](Config::shutdown_timeout) | 30 s |
+/// | [`proto`](Config::proto) | [`scgi_proto::Config::DEFAULT`] (64 KiB head, no body limit, strict) |
+///
+/// There is no worker count: every connection is a task of its own, and the
+/// runtime decides how many threads run them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The longest a connection may take to deliver its whole header
+    /// netstring, from the moment its task starts reading it: the defence
+    /// against clients that trickle a head byte by byte (slowloris). A
+    /// client that has sent part of a head by then gets `408 Request
+    /// Timeout`; one that sent nothing is closed quietly.
+    pub head_timeout: Duration,
+    /// The longest one read of the body may wait for data. The read then
+    /// fails with [`TimedOut`](std::io::ErrorKind::TimedOut).
+    pub body_timeout: Duration,
+    /// The longest one write of the response may wait (a peer that stops
+    /// reading). The write then fails with
+    /// [`TimedOut`](std::io::ErrorKind::TimedOut).
+    pub write_timeout: Duration,
+    /// Open connections at most: accepted and not yet closed, including
+    /// requests waiting in [`Server::next`](crate::Server::next)'s queue and
+    /// upgraded connections. Past it, new connections wait in the kernel's
+    /// listen backlog.
+    pub max_connections: usize,
+    /// After the response, the server shuts down its sending side and reads
+    /// (and discards) what the peer still sends, until the peer closes, for
+    /// at most this long. A connection closed with unread input makes the
+    /// kernel send RST, and the peer may lose the response (an early 413, a
+    /// handler that ignored the body, nginx's surplus after a short
+    /// `CONTENT_LENGTH`).
+    pub drain_timeout: Duration,
+    /// The most bytes read while draining (see
+    /// [`drain_timeout`](Config::drain_timeout)).
+    pub drain_limit: u64,
+    /// How long closing the server waits for in-flight requests to finish.
+    /// Past it the remaining connections are shut down and their tasks
+    /// cancelled (a handler future is dropped at its next await), and
+    /// closing returns.
+    pub shutdown_timeout: Duration,
+    /// Protocol limits and policies, checked by the decoder.
+    pub proto: scgi_proto::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            head_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(1),
+            drain_limit: 4 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(30),
+            proto: scgi_proto::Config::DEFAULT,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta] $name:ident: $field:ident: $ty:ty;)*) => {
+        $(
+            #[$doc]
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$field = value;
+                self
+            }
+        )*
+    };
+}
+
+impl Config {
+    setter! {
+        /// Returns this configuration with `head_timeout` set.
+        with_head_timeout: head_timeout: Duration;
+        /// Returns this configuration with `body_timeout` set.
+        with_body_timeout: body_timeout: Duration;
+        /// Returns this configuration with `write_timeout` set.
+        with_write_timeout: write_timeout: Duration;
+        /// Returns this configuration with `max_connections` set (at least 1 is used).
+        with_max_connections: max_connections: usize;
+        /// Returns this configuration with `drain_timeout` set.
+        with_drain_timeout: drain_timeout: Duration;
+        /// Returns this configuration with `drain_limit` set.
+        with_drain_limit: drain_limit: u64;
+        /// Returns this configuration with `shutdown_timeout` set.
+        with_shutdown_timeout: shutdown_timeout: Duration;
+        /// Returns this configuration with the protocol configuration set.
+        with_proto: proto: scgi_proto::Config;
+    }
+}

@@ -1,0 +1,189 @@
+//! Serve SCGI on async-std or smol: TCP (IPv4, IPv6) or Unix sockets, one
+//! task per connection.
+//!
+//! This crate owns sockets, tasks and timeouts; the protocol (decoding the
+//! header netstring, counting the body, writing `Status:` heads) is
+//! [`scgi_proto`]'s. The API is `scgi-blocking`'s, made async: open
+//! ([`Server::bind_tcp`], [`Server::bind_unix`], [`Server::from_listener`]),
+//! [`next`](Server::next), [`run`](Server::run), [`close`](Server::close),
+//! and [`write_status_ok_text_content`](Request::write_status_ok_text_content).
+//! A [`Request`] reads as its body and writes as its response through the
+//! `futures-io` traits ([`AsyncRead`](futures_lite::AsyncRead),
+//! [`AsyncWrite`](futures_lite::AsyncWrite)).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//! use scgi_async_std::{Addr, Server};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! async_std::task::block_on(async {
+//!     // Port 0 picks a free port; a real server uses Server::DEFAULT_ADDR.
+//!     let server = Server::bind_tcp("127.0.0.1:0")?;
+//!     let Addr::Tcp(addr) = server.local_addr().clone() else { unreachable!() };
+//!     let handle = server.shutdown_handle();
+//!
+//!     let count = Arc::new(AtomicUsize::new(0));
+//!     let serving = async_std::task::spawn(server.run(move |mut req| {
+//!         let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+//!         async move {
+//!             req.write_status_ok_text_content("text/plain").await?;
+//!             req.write_all(format!("Hello for the {n}th time").as_bytes()).await
+//!         }
+//!     }));
+//!
+//!     // What a web server would send, and read back.
+//!     let mut conn = async_std::net::TcpStream::connect(addr).await?;
+//!     conn.write_all(&scgi_proto::encode_request_to_vec(
+//!         &[("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/")],
+//!         b"",
+//!     )?)
+//!     .await?;
+//!     let mut response = String::new();
+//!     conn.read_to_string(&mut response).await?;
+//!     assert_eq!(
+//!         response,
+//!         "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello for the 1th time"
+//!     );
+//!     drop(conn); // the server waits (briefly) for the peer to close
+//!
+//!     assert!(handle.close().await); // stop accepting, wait for requests in flight
+//!     serving.await
+//! })
+//! # }
+//! ```
+//!
+//! # async-std is unmaintained; smol works the same
+//!
+//! async-std has been discontinued: its 1.13.1 release notes point users to
+//! smol, and advisory RUSTSEC-2025-0052 flags it as unmaintained. This
+//! crate keeps working on it, but depends on it only for spawning tasks
+//! (`AsyncStd`) and for converting its listeners, behind the default
+//! `async-std` feature. Sockets and timers run on `async-io`, the reactor
+//! that async-std and smol both use, and connections are served through
+//! the `futures-io` traits, so the same code serves on smol.
+//!
+//! smol users turn the default features off, so async-std is not even
+//! compiled, and name a spawner:
+//!
+//! ```toml
+//! scgi-async-std = { version = "0.1", default-features = false, features = ["smol"] }
+//! ```
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! smol::block_on(
+//!     scgi_async_std::Server::bind_tcp(scgi_async_std::Server::DEFAULT_ADDR)?
+//!         // With the `smol` feature: `.with_spawner(scgi_async_std::Smol)`,
+//!         // or pass an `Arc<smol::Executor>`.
+//!         .with_spawner(|task| smol::spawn(task).detach())
+//!         .run(|req| async move { drop(req); Ok(()) }), // 204 No Content
+//! )
+//! # }
+//! ```
+//!
+//! Any other executor is a closure away (see [`Spawn`]); the crate's tests
+//! run every shared scenario on async-std and again on a smol executor.
+//!
+//! # Behind a web server
+//!
+//! nginx passes requests to the server with:
+//!
+//! ```nginx
+//! location / {
+//!     include scgi_params;
+//!     scgi_pass 127.0.0.1:4000;   # or unix:/run/app/scgi.sock
+//! }
+//! ```
+//!
+//! Forgetting `include scgi_params;` drops the `SCGI` header with every
+//! other CGI variable; the server answers 400 and logs why. Apache uses
+//! `ProxyPass / scgi://127.0.0.1:4000/` (`mod_proxy_scgi`), lighttpd
+//! `scgi.server` (`mod_scgi`). The examples `hello` and `echo` listen on
+//! `127.0.0.1:4000` (`cargo run -p scgi-async-std --example hello`).
+//!
+//! # What the server does for you
+//!
+//! - **Concurrency**: an acceptor and a task per connection; at most
+//!   [`max_connections`](Config::max_connections) open connections (the
+//!   rest wait in the kernel's backlog).
+//! - **Timeouts**: the whole head within
+//!   [`head_timeout`](Config::head_timeout) (slowloris defence; `408`),
+//!   each body read within [`body_timeout`](Config::body_timeout), each
+//!   write within [`write_timeout`](Config::write_timeout).
+//! - **Bad requests**: answered with the decoder's
+//!   [status hint](scgi_proto::Error::status_hint) (400, 413, 431) and a
+//!   short text body, logged, and never shown to the handler.
+//! - **Handlers**: one that writes nothing gets `Status: 204 No Content`
+//!   sent for it; one that fails or panics before sending gets a `500`
+//!   (or `400`/`408` when its body read failed); after a partial send the
+//!   connection is reset. The handler's future runs under `catch_unwind`:
+//!   a panic costs its own connection, never the server.
+//! - **Closing**: the response is followed by a half-close and a bounded
+//!   drain of what the peer still sends ([`drain_timeout`](Config::drain_timeout),
+//!   [`drain_limit`](Config::drain_limit)), so an unread body (an early
+//!   `413`, nginx's surplus after a short `CONTENT_LENGTH`) does not turn
+//!   into a reset that loses the response.
+//! - **Quiet**: a connection closed before its first byte (Apache does it
+//!   when it answers a chunked request itself) is not an error.
+//! - **Shutdown**: a [`ShutdownHandle`] (from any task or thread) or a
+//!   future ([`Server::run_until`]) stops accepting, serves what was
+//!   already accepted, and waits up to
+//!   [`shutdown_timeout`](Config::shutdown_timeout); past it, connections
+//!   are shut down and their tasks cancelled.
+//!
+//! Diagnostics go through the [`log`](https://docs.rs/log) facade: `warn`
+//! for bad requests, `error` for failed handlers and accept errors, `debug`
+//! for the routine.
+//!
+//! # One at a time
+//!
+//! [`Server::next`] hands out requests to the caller's task:
+//!
+//! ```no_run
+//! use futures_lite::AsyncWriteExt;
+//! # fn main() -> std::io::Result<()> {
+//! # async_io::block_on(async {
+//! let mut server = scgi_async_std::Server::bind_tcp(scgi_async_std::Server::DEFAULT_ADDR)?;
+//! while let Some(mut req) = server.next(None).await? {
+//!     req.write_status_ok_text_content("text/plain").await?;
+//!     req.write_all(b"hello").await?;
+//! } // dropping the request sends the response and closes the connection
+//! # Ok(())
+//! # })
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! Features only add API.
+//!
+//! | feature | default | adds |
+//! | --- | --- | --- |
+//! | `async-std` | yes | `AsyncStd`, the spawner used when none is set; `TryFrom` async-std's listeners for [`Listener`] |
+//! | `smol` | no | `Smol` (spawns with `smol::spawn`), and [`Spawn`] for `Arc<smol::Executor>` |
+
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+mod config;
+mod net;
+mod request;
+mod runtime;
+mod server;
+
+pub use config::Config;
+#[cfg(unix)]
+pub use net::UnixOptions;
+pub use net::{Addr, Listener, Stream, TcpOptions};
+pub use request::{Request, Upgraded};
+#[cfg(feature = "async-std")]
+pub use runtime::AsyncStd;
+#[cfg(feature = "smol")]
+pub use runtime::Smol;
+pub use runtime::{Spawn, Task};
+pub use scgi_proto;
+pub use server::{Server, ShutdownHandle};

@@ -1,0 +1,1004 @@
+//! One request: reading its head, its body, writing its response, and
+//! finishing the connection.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use scgi_proto::{Decoder, EncodeError, Head, Headers, ResponseHead, Step};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::config::Config;
+use crate::net::{Addr, Stream};
+use crate::server::{Either, Slot, race};
+
+/// The connection's read buffer to start with: a typical head (nginx and
+/// Apache send 0.4-1 KiB) and a small body arrive in one read.
+const READ_BUF: usize = 4 * 1024;
+
+/// While the head is incomplete, each read asks for at least this much room
+/// and at most this much past what the decoder says is missing.
+const HEAD_READ_MIN: usize = 2 * 1024;
+const HEAD_READ_MAX: usize = 16 * 1024;
+
+/// Room made for each read of [`Request::chunk`].
+const CHUNK_READ: usize = 16 * 1024;
+
+/// Response bytes are gathered in a buffer of this size, inline in the
+/// request (no allocation), so that a head and a short body leave in one
+/// write and a failure before the first write can still become a clean 500.
+/// A write that does not fit goes out with what is buffered in one
+/// vectored write.
+pub(crate) const OUT_CAP: usize = 2 * 1024;
+
+/// What the server sends for a handler that wrote nothing: the request was
+/// handled and there is nothing to say. A valid CGI response that nginx,
+/// Apache and lighttpd all pass on as is.
+const NO_CONTENT: &[u8] = b"Status: 204 No Content\r\n\r\n";
+
+/// How a handler ended, for [`Conn::complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    Failed,
+    /// The shutdown deadline passed: close without a word.
+    Forced,
+}
+
+/// A request whose head is read and validated: its headers, its body (read
+/// it through [`AsyncRead`], or zero-copy with [`chunk`](Request::chunk))
+/// and its response (write it through [`AsyncWrite`]).
+///
+/// - Reading yields exactly `CONTENT_LENGTH` bytes, then end of input. A
+///   peer that closes early makes a read fail with
+///   [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that sends
+///   nothing for [`body_timeout`](Config::body_timeout), with
+///   [`TimedOut`](io::ErrorKind::TimedOut).
+/// - Writes are gathered in a 2 KiB buffer inside the request and sent when
+///   it fills (together with the write that overflows it, in one vectored
+///   write), on [`flush`](tokio::io::AsyncWriteExt::flush), and when the
+///   request finishes. A write that waits longer than
+///   [`write_timeout`](Config::write_timeout) for the peer fails with
+///   [`TimedOut`](io::ErrorKind::TimedOut). Start with a head:
+///   [`write_status_ok_text_content`](Request::write_status_ok_text_content)
+///   or [`write_head`](Request::write_head). Shutting the writer down
+///   ([`AsyncWrite::poll_shutdown`]) only flushes: the server ends the
+///   connection itself.
+/// - The request finishes when dropped (or with
+///   [`finish`](Request::finish), to wait for it and see errors): see
+///   [`Server::run`](crate::Server::run) for what the server sends and how
+///   it closes. A request dropped outside a tokio runtime cannot finish and
+///   is just closed.
+pub struct Request {
+    /// `None` once upgraded or finished, or while handed back.
+    conn: Option<Conn>,
+    /// The header netstring at `..head.wire_len()`, then bytes read with it.
+    buf: BytesMut,
+    head: Head,
+    /// Start of the unread bytes in `buf`.
+    pos: usize,
+    /// Unread bytes split off `buf` for zero-copy [`Request::chunk`]s (only
+    /// once `buf[pos..]` is empty).
+    rest: BytesMut,
+    peer: Addr,
+    /// Under [`Server::run`](crate::Server::run): where a dropped request
+    /// leaves its connection for the task that finishes it.
+    handoff: Option<Arc<Handoff>>,
+}
+
+/// The live half of a request: the socket and what finishing it needs.
+pub(crate) struct Conn {
+    stream: Stream,
+    /// In its body state: counts body bytes.
+    decoder: Decoder,
+    out: OutBuf,
+    /// Whether the handler wrote anything.
+    written: bool,
+    /// Whether response bytes reached the socket.
+    sent: bool,
+    /// The status to answer a failure with when the body could not be read.
+    body_status: Option<u16>,
+    read_timer: Timer,
+    write_timer: Timer,
+    config: Arc<Config>,
+    peer: Addr,
+    slot: Slot,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("peer", &self.peer)
+            .field("headers", &self.headers())
+            .field("body_remaining", &self.body_remaining())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request handed out by [`Server::run`](crate::Server::run)
+/// leaves its connection when dropped, so that the connection's task can
+/// finish it knowing how the handler ended (which a destructor cannot
+/// know: an error result comes out after the request is dropped).
+#[derive(Default)]
+pub(crate) struct Handoff(Mutex<Hand>);
+
+#[derive(Default)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the cell is allocated once per connection with room for it, so handing back allocates nothing"
+)]
+enum Hand {
+    /// The request is alive.
+    #[default]
+    Pending,
+    /// The request was dropped; its connection waits to be finished.
+    Returned(Returned),
+    /// Finished, upgraded, or taken by the connection's task.
+    Taken,
+    /// The handler ended while the request lived on elsewhere: it finishes
+    /// itself when dropped.
+    Abandoned,
+}
+
+pub(crate) struct Returned {
+    pub(crate) conn: Conn,
+    buf: BytesMut,
+    head: Head,
+}
+
+impl Returned {
+    /// `METHOD URI` for log lines.
+    pub(crate) fn describe(&self) -> impl fmt::Display + '_ {
+        Describe(self.head.headers(&self.buf))
+    }
+}
+
+struct Describe<'a>(Headers<'a>);
+
+impl fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.0.method().unwrap_or("-"),
+            self.0.request_uri().unwrap_or(b"-").escape_ascii()
+        )
+    }
+}
+
+impl Handoff {
+    fn lock(&self) -> MutexGuard<'_, Hand> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// For the connection's task, once the handler's future is gone: the
+    /// connection if the request was dropped; otherwise the request (alive
+    /// elsewhere) will finish itself.
+    pub(crate) fn take_or_abandon(&self) -> Option<Returned> {
+        let mut hand = self.lock();
+        match std::mem::replace(&mut *hand, Hand::Taken) {
+            Hand::Returned(r) => Some(r),
+            Hand::Pending => {
+                *hand = Hand::Abandoned;
+                None
+            }
+            Hand::Taken | Hand::Abandoned => None,
+        }
+    }
+}
+
+/// A lazily armed timeout for one poll-based read or write.
+#[derive(Default)]
+struct Timer {
+    /// Boxed so that the request stays `Unpin`; allocated the first time a
+    /// read or write has to wait, then reset.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Timer {
+    /// Whether `after` has passed since the operation started waiting.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, after: Duration) -> bool {
+        if !self.armed {
+            let deadline = Instant::now() + after;
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        let expired = self
+            .sleep
+            .as_mut()
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+        if expired {
+            self.armed = false;
+        }
+        expired
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+/// The response buffer: `bytes[start..end]` waits to be sent.
+struct OutBuf {
+    bytes: [u8; OUT_CAP],
+    start: usize,
+    end: usize,
+}
+
+impl OutBuf {
+    fn new() -> OutBuf {
+        OutBuf {
+            bytes: [0; OUT_CAP],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// The free room after the pending bytes, moved to the front first.
+    fn spare_mut(&mut self) -> &mut [u8] {
+        if self.start > 0 {
+            self.bytes.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.bytes[self.end..]
+    }
+
+    /// Appends `data`, which must fit in the free room.
+    fn push(&mut self, data: &[u8]) {
+        let spare = self.spare_mut();
+        spare[..data.len()].copy_from_slice(data);
+        self.end += data.len();
+    }
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
+}
+
+fn aborted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the server's shutdown deadline passed",
+    )
+}
+
+fn upgraded_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection was upgraded or finished",
+    )
+}
+
+/// One write (vectored) to the socket, bounded by the write timeout while
+/// the peer accepts nothing.
+fn poll_send(
+    stream: &mut Stream,
+    timer: &mut Timer,
+    timeout: Duration,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    match Pin::new(stream).poll_write_vectored(cx, bufs) {
+        Poll::Ready(result) => {
+            timer.disarm();
+            Poll::Ready(match result {
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                other => other,
+            })
+        }
+        Poll::Pending if timer.poll_expired(cx, timeout) => Poll::Ready(Err(timed_out(
+            "the peer accepted no response data within the write timeout",
+        ))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// Reads and validates a connection's head under the head timeout. Answers
+/// a malformed or stalled head itself and returns `None`, as for a
+/// connection closed before its first byte.
+pub(crate) async fn read_head(
+    mut stream: Stream,
+    peer: Addr,
+    slot: Slot,
+    config: &Arc<Config>,
+) -> Option<Request> {
+    let deadline = Instant::now() + config.head_timeout;
+    let mut decoder = Decoder::with_config(config.proto);
+    let mut buf = BytesMut::with_capacity(READ_BUF);
+    loop {
+        let needed = match decoder.decode(&buf) {
+            Ok(Step::Head(head)) => {
+                let conn = Conn {
+                    stream,
+                    decoder,
+                    out: OutBuf::new(),
+                    written: false,
+                    sent: false,
+                    body_status: None,
+                    read_timer: Timer::default(),
+                    write_timer: Timer::default(),
+                    config: Arc::clone(config),
+                    peer: peer.clone(),
+                    slot,
+                };
+                return Some(Request {
+                    conn: Some(conn),
+                    buf,
+                    pos: head.wire_len(),
+                    head,
+                    rest: BytesMut::new(),
+                    peer,
+                    handoff: None,
+                });
+            }
+            Ok(Step::Partial { needed }) => needed,
+            // The decoder reports the head before any body step.
+            Ok(Step::Body(_) | Step::End) => return None,
+            Err(e) => {
+                log::warn!("{peer}: bad request: {e}");
+                answer(&mut stream, error_response(e.status_hint(), &e), config).await;
+                return None;
+            }
+        };
+        buf.reserve(needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX));
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_) => {
+                head_timed_out(&mut stream, &peer, buf.len(), config).await;
+                return None;
+            }
+            Ok(Ok(0)) => {
+                match decoder.finish() {
+                    // Apache opens and closes a connection without a byte
+                    // when it answers a chunked request (411) itself.
+                    Ok(_) => log::debug!("{peer}: closed before the first byte"),
+                    Err(e) => {
+                        log::warn!("{peer}: bad request: {e}");
+                        answer(&mut stream, error_response(e.status_hint(), &e), config).await;
+                    }
+                }
+                return None;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => {
+                log::debug!("{peer}: reading the request head: {e}");
+                return None;
+            }
+        }
+    }
+}
+
+async fn head_timed_out(stream: &mut Stream, peer: &Addr, received: usize, config: &Config) {
+    if received == 0 {
+        log::debug!("{peer}: no request within the head timeout; closing");
+        return;
+    }
+    log::info!(
+        "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
+    );
+    // No draining: the peer is the one stalling. Best effort, bounded by
+    // the write timeout.
+    let response = error_response(408, &"request head not received in time");
+    let _ = tokio::time::timeout(config.write_timeout, async {
+        stream.write_all(&response).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// A complete plain-text error response (scgi-proto formats it), built
+/// whole so it leaves in one write. Only valid statuses are passed here.
+fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
+    scgi_proto::error_response(status, detail).unwrap_or_default()
+}
+
+/// Answers a refused head, then closes politely.
+async fn answer(stream: &mut Stream, response: Vec<u8>, config: &Config) {
+    match tokio::time::timeout(config.write_timeout, stream.write_all(&response)).await {
+        Ok(Ok(())) => {
+            // An error path: a scratch buffer of its own is fine here.
+            let mut scratch = vec![0; 16 * 1024];
+            linger(stream, &mut scratch, config).await;
+        }
+        Ok(Err(e)) => log::debug!("sending an error response: {e}"),
+        Err(_) => log::debug!("sending an error response: write timeout"),
+    }
+}
+
+/// Ends our side, then reads and discards what the peer still sends until
+/// it closes, within the drain bounds: closing a socket with unread input
+/// sends RST, and the peer may then lose the response (SCGI.md).
+async fn linger(stream: &mut Stream, scratch: &mut [u8], config: &Config) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + config.drain_timeout;
+    let mut total = 0u64;
+    while total < config.drain_limit {
+        match tokio::time::timeout_at(deadline, stream.read(scratch)).await {
+            Ok(Ok(0)) => return,
+            Ok(Ok(n)) => total += n as u64,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(_)) => return,
+            Err(_) => break,
+        }
+    }
+    log::debug!("stopped draining after {total} bytes; closing");
+}
+
+impl Conn {
+    fn forced(&self) -> bool {
+        self.slot.shared().is_forced()
+    }
+
+    fn body_remaining(&self) -> u64 {
+        self.decoder.remaining_body().unwrap_or(0)
+    }
+
+    /// The peer ended its side inside the body.
+    fn body_eof(&mut self) -> io::Error {
+        match self.decoder.finish() {
+            Err(e) => {
+                self.body_status = Some(e.status_hint());
+                io::Error::new(io::ErrorKind::UnexpectedEof, e)
+            }
+            // Cannot happen with body bytes outstanding.
+            Ok(_) => io::ErrorKind::UnexpectedEof.into(),
+        }
+    }
+
+    fn body_timed_out(&mut self) -> io::Error {
+        self.body_status = Some(408);
+        timed_out("no request body data within the body timeout")
+    }
+
+    /// A read from the socket straight into `dst`, bounded to the body.
+    fn poll_read_body(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let remaining = self.body_remaining();
+        let max = usize::try_from(remaining).map_or(dst.remaining(), |r| r.min(dst.remaining()));
+        // Safe code cannot hand out `dst`'s uninitialized tail directly.
+        let mut limited = ReadBuf::new(dst.initialize_unfilled_to(max));
+        match Pin::new(&mut self.stream).poll_read(cx, &mut limited) {
+            Poll::Ready(Ok(())) => {
+                self.read_timer.disarm();
+                let n = limited.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Err(self.body_eof()));
+                }
+                // Bookkeeping only: `n` is within the body.
+                let _ = self.decoder.decode(limited.filled());
+                dst.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                self.read_timer.disarm();
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending if self.read_timer.poll_expired(cx, self.config.body_timeout) => {
+                Poll::Ready(Err(self.body_timed_out()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.forced() {
+            return Poll::Ready(Err(aborted()));
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.written = true;
+        loop {
+            let pending = self.out.pending().len();
+            if pending + data.len() <= OUT_CAP {
+                self.out.push(data);
+                return Poll::Ready(Ok(data.len()));
+            }
+            // What is buffered and what does not fit leave in one write.
+            let bufs = [IoSlice::new(self.out.pending()), IoSlice::new(data)];
+            let timeout = self.config.write_timeout;
+            let n = ready!(poll_send(
+                &mut self.stream,
+                &mut self.write_timer,
+                timeout,
+                cx,
+                &bufs
+            ))?;
+            self.sent = true;
+            if n < pending {
+                self.out.consume(n);
+                continue;
+            }
+            self.out.clear();
+            if n > pending {
+                return Poll::Ready(Ok(n - pending));
+            }
+        }
+    }
+
+    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            let timeout = self.config.write_timeout;
+            let bufs = [IoSlice::new(self.out.pending())];
+            let n = ready!(poll_send(
+                &mut self.stream,
+                &mut self.write_timer,
+                timeout,
+                cx,
+                &bufs
+            ))?;
+            self.sent = true;
+            self.out.consume(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    async fn flush_out(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush_out(cx)).await
+    }
+
+    /// Sends the response's end (or a fallback) and closes the connection;
+    /// cut short if the shutdown deadline passes meanwhile.
+    pub(crate) async fn complete(self, outcome: Outcome) -> io::Result<()> {
+        let shared = Arc::clone(self.slot.shared());
+        match race(self.complete_now(outcome), shared.forced_signal()).await {
+            Either::Left(result) => result,
+            Either::Right(()) => Err(aborted()),
+        }
+    }
+
+    async fn complete_now(mut self, outcome: Outcome) -> io::Result<()> {
+        let result = match outcome {
+            Outcome::Forced => return Ok(()),
+            Outcome::Done => {
+                if !self.written {
+                    self.out.push(NO_CONTENT);
+                }
+                self.flush_out().await
+            }
+            Outcome::Failed if self.sent => {
+                // Part of the response is out; ending it cleanly would pass
+                // a truncated response off as complete.
+                self.stream.set_abortive_close();
+                return Ok(());
+            }
+            Outcome::Failed => {
+                let status = self.body_status.unwrap_or(500);
+                let detail = match status {
+                    500 => "the handler failed",
+                    408 => "request body not received in time",
+                    _ => "request body incomplete",
+                };
+                self.out.clear();
+                let response = error_response(status, &detail);
+                let send = self.stream.write_all(&response);
+                match tokio::time::timeout(self.config.write_timeout, send).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timed_out(
+                        "the peer accepted no response within the write timeout",
+                    )),
+                }
+            }
+        };
+        match &result {
+            // The response is out: its buffer is free to drain into.
+            Ok(()) => linger(&mut self.stream, &mut self.out.bytes, &self.config).await,
+            Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
+        }
+        result
+    }
+}
+
+impl Request {
+    /// The request's headers: the CGI variables the web server sent, with
+    /// typed accessors ([`method`](Headers::method),
+    /// [`path`](Headers::path), [`query_string`](Headers::query_string),
+    /// [`http`](Headers::http), ...). They borrow the request: copy what
+    /// must outlive the next write.
+    #[must_use]
+    pub fn headers(&self) -> Headers<'_> {
+        self.head.headers(&self.buf)
+    }
+
+    /// The body's length (`CONTENT_LENGTH`).
+    #[must_use]
+    pub fn content_length(&self) -> u64 {
+        self.head.content_length()
+    }
+
+    /// Body bytes not read yet.
+    #[must_use]
+    pub fn body_remaining(&self) -> u64 {
+        self.conn.as_ref().map_or(0, Conn::body_remaining)
+    }
+
+    /// The address of the peer: the web server, not the HTTP client (that
+    /// one is [`Headers::remote_addr`]).
+    #[must_use]
+    pub fn peer_addr(&self) -> &Addr {
+        &self.peer
+    }
+
+    fn conn_mut(&mut self) -> io::Result<&mut Conn> {
+        self.conn.as_mut().ok_or_else(upgraded_error)
+    }
+
+    /// Takes the connection out for good (finish, upgrade): the server's
+    /// task has nothing left to do.
+    fn take_conn(&mut self) -> Option<Conn> {
+        let conn = self.conn.take()?;
+        if let Some(handoff) = &self.handoff {
+            let mut hand = handoff.lock();
+            if matches!(*hand, Hand::Pending) {
+                *hand = Hand::Taken;
+            }
+        }
+        Some(conn)
+    }
+
+    pub(crate) fn set_handoff(&mut self, handoff: Arc<Handoff>) {
+        self.handoff = Some(handoff);
+    }
+
+    /// The next piece of the body, without copying: a [`Bytes`] sliced from
+    /// the connection's read buffer, or `None` at the end of the body. The
+    /// buffer's memory is reused for later reads once the pieces handed out
+    /// are dropped; keeping them is fine, later reads then use new memory.
+    /// Fails as reading through [`AsyncRead`] does.
+    ///
+    /// ```no_run
+    /// # async fn f(mut req: scgi_tokio::Request) -> std::io::Result<()> {
+    /// let mut total = 0;
+    /// while let Some(piece) = req.chunk().await? {
+    ///     total += piece.len(); // or send it on, keep it, ...
+    /// }
+    /// assert_eq!(total as u64, req.content_length());
+    /// # Ok(()) }
+    /// ```
+    pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let conn = self.conn.as_mut().ok_or_else(upgraded_error)?;
+        if conn.body_remaining() == 0 {
+            return Ok(None);
+        }
+        if self.pos < self.buf.len() {
+            self.rest = self.buf.split_off(self.pos);
+        }
+        if self.rest.is_empty() {
+            if conn.forced() {
+                return Err(aborted());
+            }
+            self.rest.reserve(CHUNK_READ);
+            let timeout = conn.config.body_timeout;
+            match tokio::time::timeout(timeout, conn.stream.read_buf(&mut self.rest)).await {
+                Err(_) => return Err(conn.body_timed_out()),
+                Ok(Ok(0)) => return Err(conn.body_eof()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        match conn.decoder.decode(&self.rest) {
+            Ok(Step::Body(n)) => Ok(Some(self.rest.split_to(n).freeze())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes `Status: 200 OK` and `Content-Type: <content_type>`: the head
+    /// of the most common response (Nim's `writeStatusOkTextContent`). A
+    /// content type with CR or LF is refused
+    /// ([`InvalidInput`](io::ErrorKind::InvalidInput)) and nothing is
+    /// written.
+    pub async fn write_status_ok_text_content(&mut self, content_type: &str) -> io::Result<()> {
+        self.write_response_head(ResponseHead::new(200).headers(&[("Content-Type", content_type)]))
+            .await
+    }
+
+    /// Writes a response head: `Status: <status> <reason>` and `headers` in
+    /// order. A status or header the writer refuses (1xx other than 101, CR
+    /// or LF in a value, a `Status` header) gives
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
+    pub async fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
+        self.write_response_head(ResponseHead::new(status).headers(headers))
+            .await
+    }
+
+    /// Writes a response head built with [`ResponseHead`] (a custom reason
+    /// phrase, say). The head is encoded straight into the response buffer
+    /// and leaves in one write (nginx before 1.31 could misread a first
+    /// line split across reads).
+    pub async fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
+        let conn = self.conn_mut()?;
+        let required = match head.encode(conn.out.spare_mut()) {
+            Ok(n) => {
+                conn.out.end += n;
+                conn.written = true;
+                return Ok(());
+            }
+            Err(EncodeError::BufferTooSmall { required }) => required,
+            Err(e) => return Err(e.into()),
+        };
+        if required <= OUT_CAP {
+            conn.flush_out().await?;
+            let n = head.encode(conn.out.spare_mut())?;
+            conn.out.end += n;
+            conn.written = true;
+            return Ok(());
+        }
+        let bytes = head.to_vec()?;
+        conn.flush_out().await?;
+        self.write_all(&bytes).await
+    }
+
+    /// Takes the connection as a raw byte stream after a
+    /// `101 Switching Protocols` head (nginx tunnels the connection after
+    /// it): sends what is buffered, and returns the stream with the bytes
+    /// that followed the request. The body must be read first.
+    ///
+    /// The server's timeouts no longer apply (wrap reads in
+    /// `tokio::time::timeout` as needed) and the server no longer touches
+    /// the connection; it counts as open until the [`Upgraded`] is
+    /// dropped.
+    pub async fn upgrade(&mut self) -> io::Result<Upgraded> {
+        let remaining = self.body_remaining();
+        if remaining != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("read the body before upgrading ({remaining} bytes left)"),
+            ));
+        }
+        self.conn_mut()?.flush_out().await?;
+        let conn = self.take_conn().ok_or_else(upgraded_error)?;
+        let leftover = if self.pos < self.buf.len() {
+            self.buf.split_off(self.pos).freeze()
+        } else {
+            std::mem::take(&mut self.rest).freeze()
+        };
+        Ok(Upgraded {
+            stream: conn.stream,
+            leftover,
+            slot: conn.slot,
+        })
+    }
+
+    /// [`upgrade`](Request::upgrade), consuming the request.
+    pub async fn into_upgraded(mut self) -> io::Result<Upgraded> {
+        self.upgrade().await
+    }
+
+    /// Finishes the request now, as dropping it does (see
+    /// [`Server::run`](crate::Server::run)), and waits for it: sends what
+    /// is buffered (or `204 No Content` if nothing was written), ends the
+    /// connection and drains it. Returns the error of the last write, if
+    /// any.
+    pub async fn finish(mut self) -> io::Result<()> {
+        match self.take_conn() {
+            Some(conn) => conn.complete(Outcome::Done).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        let outcome = if std::thread::panicking() {
+            Outcome::Failed
+        } else {
+            Outcome::Done
+        };
+        if let Some(handoff) = &self.handoff {
+            let mut hand = handoff.lock();
+            if matches!(*hand, Hand::Pending) {
+                *hand = Hand::Returned(Returned {
+                    conn,
+                    buf: std::mem::take(&mut self.buf),
+                    head: self.head,
+                });
+                return;
+            }
+        }
+        // Handed out by `next`, or outliving its handler: finish in a task
+        // of its own (a destructor cannot wait).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _ = conn.complete(outcome).await;
+                });
+            }
+            Err(_) => log::debug!(
+                "{}: request dropped outside a tokio runtime; closing it unfinished",
+                self.peer
+            ),
+        }
+    }
+}
+
+impl AsyncRead for Request {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        dst: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(Err(upgraded_error()));
+        };
+        if conn.body_remaining() == 0 || dst.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if conn.forced() {
+            return Poll::Ready(Err(aborted()));
+        }
+        // Bytes read along with the head (or split off for chunks) first.
+        let unread = if this.pos < this.buf.len() {
+            &this.buf[this.pos..]
+        } else {
+            &this.rest[..]
+        };
+        if !unread.is_empty() {
+            let take = dst.remaining().min(unread.len());
+            let Ok(Step::Body(n)) = conn.decoder.decode(&unread[..take]) else {
+                return Poll::Ready(Ok(()));
+            };
+            dst.put_slice(&unread[..n]);
+            if this.pos < this.buf.len() {
+                this.pos += n;
+            } else {
+                this.rest.advance(n);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        conn.poll_read_body(cx, dst)
+    }
+}
+
+impl AsyncWrite for Request {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().conn.as_mut() {
+            Some(conn) => conn.poll_write(cx, data),
+            None => Poll::Ready(Err(upgraded_error())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().conn.as_mut() {
+            Some(conn) => {
+                ready!(conn.poll_flush_out(cx))?;
+                Pin::new(&mut conn.stream).poll_flush(cx)
+            }
+            None => Poll::Ready(Err(upgraded_error())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// A connection taken over after a `101` response (see
+/// [`Request::upgrade`]): reads give the bytes that followed the request,
+/// then the socket's; writes go to the socket unbuffered.
+#[derive(Debug)]
+pub struct Upgraded {
+    stream: Stream,
+    leftover: Bytes,
+    slot: Slot,
+}
+
+impl Upgraded {
+    /// The socket (reading from it directly bypasses
+    /// [`leftover`](Upgraded::leftover)).
+    #[must_use]
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Bytes that followed the request and have not been read through
+    /// this `Upgraded` yet.
+    #[must_use]
+    pub fn leftover(&self) -> &[u8] {
+        &self.leftover
+    }
+
+    /// The socket and the unread bytes that followed the request, for code
+    /// that wants to own them. The connection no longer counts against
+    /// [`max_connections`](Config::max_connections) nor delays shutdown.
+    #[must_use]
+    pub fn into_parts(self) -> (Stream, Bytes) {
+        let Upgraded {
+            stream,
+            leftover,
+            slot,
+        } = self;
+        drop(slot);
+        (stream, leftover)
+    }
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        dst: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.leftover.is_empty() {
+            let n = dst.remaining().min(this.leftover.len());
+            dst.put_slice(&this.leftover[..n]);
+            this.leftover.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, dst)
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
