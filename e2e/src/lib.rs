@@ -24,6 +24,11 @@
 //! line on stderr, unless `CI=true`, where it is a failure.
 //! `.ci/install-webservers.sh` installs all three from Debian's packages.
 
+/// DEPLOYING.md's Rust examples, compiled as doctests.
+#[doc = include_str!("../../DEPLOYING.md")]
+#[cfg(doctest)]
+pub struct DeployingDoctests;
+
 pub mod app;
 pub mod backend;
 pub mod cases;
