@@ -29,3 +29,34 @@ fn start(setup: &Setup) -> Running {
 }
 
 scgi_test_support::scenarios!(start);
+
+/// smol's global executor, through the `Smol` spawner.
+#[cfg(feature = "smol")]
+#[test]
+fn smol_global_spawner() {
+    use scgi_async_std::{Addr, Server, Smol};
+    use scgi_test_support::scenarios::{SPEC_REQUEST, SPEC_RESPONSE};
+    let server = Server::bind_tcp("127.0.0.1:0")
+        .expect("bind")
+        .with_spawner(Smol);
+    let Addr::Tcp(addr) = server.local_addr().clone() else {
+        unreachable!("bound on TCP")
+    };
+    let handle = server.shutdown_handle();
+    let serving = smol::spawn(server.run(common::app));
+    let target = scgi_test_support::Target::Tcp(addr);
+    let raw = scgi_test_support::exchange(&target, SPEC_REQUEST).expect("exchange");
+    assert_eq!(raw, SPEC_RESPONSE);
+    assert!(smol::block_on(handle.close()));
+    smol::block_on(serving).expect("run");
+}
+
+/// Without the `async-std` feature there is no default spawner: `run`
+/// says so at once instead of serving nothing.
+#[cfg(not(feature = "async-std"))]
+#[test]
+fn no_spawner_is_an_error() {
+    let server = scgi_async_std::Server::bind_tcp("127.0.0.1:0").expect("bind");
+    let e = smol::block_on(server.run(common::app)).expect_err("no spawner");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
