@@ -1,0 +1,36 @@
+//! The counter from Nim's `scgi` docs: answers "Hello for the Nth time".
+//!
+//! ```text
+//! cargo run -p scgi-tokio --example hello [HOST:PORT | unix:PATH]
+//! ```
+//!
+//! Listens on `127.0.0.1:4000` unless an address is given as the argument
+//! or in `SCGI_ADDR`; Ctrl-C stops it gracefully (requests in flight
+//! finish). Put nginx in front of it:
+//!
+//! ```nginx
+//! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
+//! ```
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use scgi_tokio::Request;
+use tokio::io::AsyncWriteExt;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let server = common::bind_from_args()?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let hello = move |mut req: Request| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        async move {
+            req.write_status_ok_text_content("text/plain").await?;
+            req.write_all(format!("Hello for the {n}th time").as_bytes())
+                .await
+        }
+    };
+    server.run_until(hello, tokio::signal::ctrl_c()).await
+}
