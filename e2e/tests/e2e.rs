@@ -58,9 +58,7 @@ macro_rules! matrix {
 
 matrix! {
     blocking => runtime::blocking::start,
-    // Extension point: when scgi-tokio and scgi-async-std are on main, add
-    // `e2e/src/runtime/{tokio,async_std}.rs` (a `start` like blocking's)
-    // and list them here:
-    // tokio => runtime::tokio::start,
-    // async_std => runtime::async_std::start,
+    tokio => runtime::tokio::start,
+    async_std => runtime::async_std::start,
+    smol => runtime::async_std::start_smol,
 }

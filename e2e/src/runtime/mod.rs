@@ -6,4 +6,6 @@
 //! it, sleep for `delay`, write the head, write and flush each body chunk),
 //! then a line in the `matrix!` of `tests/e2e.rs`.
 
+pub mod async_std;
 pub mod blocking;
+pub mod tokio;

@@ -1,0 +1,59 @@
+//! `scgi-tokio` serving the e2e app, on a tokio runtime of its own (two
+//! worker threads).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scgi_tokio::{Addr, Config, Request, Server, UnixOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::app::{App, Head};
+use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
+
+/// Starts an `scgi-tokio` server as `spec` asks.
+pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
+    // Bound before the runtime exists: the listener joins the reactor when
+    // `run` starts.
+    let server = match spec.transport {
+        Transport::Tcp => Server::bind_tcp(spec.tcp_addr)?,
+        Transport::Unix => Server::bind_unix_with(
+            &spec.unix_path,
+            &UnixOptions::DEFAULT.with_mode(spec.unix_mode),
+        )?,
+    }
+    .with_config(Config::default().with_shutdown_timeout(Duration::from_secs(5)));
+    let addr = match server.local_addr() {
+        Addr::Tcp(a) => BackendAddr::Tcp(*a),
+        _ => BackendAddr::Unix(spec.unix_path.clone()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let app = Arc::clone(&spec.app);
+    let handle = server.shutdown_handle();
+    let serving = runtime.spawn(server.run(move |req| serve(Arc::clone(&app), req)));
+    Ok(Backend::new(addr, move || {
+        if runtime.block_on(handle.close()) {
+            let _ = runtime.block_on(serving);
+        }
+        runtime.shutdown_timeout(Duration::from_secs(5));
+    }))
+}
+
+async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
+    let mut body = Vec::new();
+    req.read_to_end(&mut body).await?;
+    let response = app.respond(&req.headers(), &body);
+    tokio::time::sleep(response.delay).await;
+    match &response.head {
+        Head::Cgi { status, .. } => req.write_head(*status, &response.header_pairs()).await?,
+        Head::Raw(bytes) => req.write_all(bytes).await?,
+    }
+    for chunk in &response.body {
+        req.write_all(chunk).await?;
+        req.flush().await?;
+    }
+    Ok(())
+}
