@@ -1,7 +1,7 @@
 //! The request decoder: a sans-IO state machine over byte slices.
 
 use crate::error::Error;
-use crate::headers::Headers;
+use crate::headers::{Headers, Nuls};
 
 /// Size limits, checked by the [`Decoder`]. Plain data with documented
 /// defaults; change a field or use the `with_*` methods.
@@ -516,7 +516,7 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
     if block.last() != Some(&0) {
         return Err(Error::UnterminatedHead);
     }
-    let mut nuls = memchr::memchr_iter(0, block);
+    let mut nuls = Nuls::new(block);
     let mut pos = 0;
     let mut index = 0;
     let mut content_length = None;
