@@ -220,22 +220,37 @@ pub fn under_ci() -> bool {
 #[must_use]
 #[allow(clippy::print_stderr)] // saying loudly that a test did not run is the point
 pub fn require(kind: Kind, what: &str) -> bool {
-    let missing = kind.missing();
+    match decide(kind, &kind.missing(), under_ci()) {
+        Ok(()) => true,
+        Err(Missing::Skip(why)) => {
+            eprintln!(
+                "\n!!!! SKIPPED {what}: {why}. Run `sudo bash .ci/install-webservers.sh`; \
+                 under CI=true this is a failure.\n"
+            );
+            false
+        }
+        Err(Missing::Fail(why)) => panic!("{what}: {why}"),
+    }
+}
+
+/// Why a front end cannot run, and whether that skips or fails the test.
+#[derive(Debug, PartialEq, Eq)]
+enum Missing {
+    Skip(String),
+    Fail(String),
+}
+
+fn decide(kind: Kind, missing: &[PathBuf], ci: bool) -> Result<(), Missing> {
     if missing.is_empty() {
-        return true;
+        return Ok(());
     }
     let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-    assert!(
-        !under_ci(),
-        "{kind} is not installed (missing {}) and CI=true: run .ci/install-webservers.sh",
-        list.join(", ")
-    );
-    eprintln!(
-        "\n!!!! SKIPPED {what}: {kind} is not installed (missing {}). \
-         Run `sudo bash .ci/install-webservers.sh`; under CI=true this is a failure.\n",
-        list.join(", ")
-    );
-    false
+    let why = format!("{kind} is not installed (missing {})", list.join(", "));
+    Err(if ci {
+        Missing::Fail(format!("{why} and CI=true: run .ci/install-webservers.sh"))
+    } else {
+        Missing::Skip(why)
+    })
 }
 
 /// A running front end, stopped when dropped.
@@ -420,4 +435,34 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
 /// A loopback port that was free a moment ago.
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_server_skips_outside_ci_and_fails_under_ci() {
+        assert_eq!(decide(Kind::Apache, &[], true), Ok(()));
+        let missing = [PathBuf::from("/usr/sbin/apache2")];
+        assert!(matches!(
+            decide(Kind::Apache, &missing, false),
+            Err(Missing::Skip(why)) if why.contains("/usr/sbin/apache2")
+        ));
+        assert!(matches!(
+            decide(Kind::Apache, &missing, true),
+            Err(Missing::Fail(why)) if why.contains("install-webservers")
+        ));
+    }
+
+    #[test]
+    fn render_fills_every_placeholder() {
+        let site = Kind::Apache.site("80", &BackendAddr::Unix("/s.sock".into()));
+        assert!(
+            site.contains("ProxyPass / \"unix:/s.sock|scgi://localhost/\"\n"),
+            "{site}"
+        );
+        let caught = std::panic::catch_unwind(|| render("a {{X}} {{Y}}", &[("X", "1")]));
+        assert!(caught.is_err());
+    }
 }
