@@ -1,11 +1,14 @@
 //! One request: reading its head, its body, writing its response, and
 //! finishing the connection.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
 use crate::net::{Addr, Stream};
-use crate::server::{Either, Slot, race};
+use crate::server::Slot;
 
 /// The connection's read buffer to start with: a typical head (nginx and
 /// Apache send 0.4-1 KiB) and a small body arrive in one read.
@@ -34,8 +37,10 @@ const CHUNK_READ: usize = 16 * 1024;
 /// request (no allocation), so that a head and a short body leave in one
 /// write and a failure before the first write can still become a clean 500.
 /// A write that does not fit goes out with what is buffered in one
-/// vectored write.
-pub(crate) const OUT_CAP: usize = 2 * 1024;
+/// vectored write, so a head and a page of any size still leave together.
+/// Small, because the request is moved into the handler's future (and an
+/// `async fn` keeps its argument twice).
+pub(crate) const OUT_CAP: usize = 512;
 
 /// What the server sends for a handler that wrote nothing: the request was
 /// handled and there is nothing to say. A valid CGI response that nginx,
@@ -60,7 +65,7 @@ pub(crate) enum Outcome {
 ///   [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that sends
 ///   nothing for [`body_timeout`](Config::body_timeout), with
 ///   [`TimedOut`](io::ErrorKind::TimedOut).
-/// - Writes are gathered in a 2 KiB buffer inside the request and sent when
+/// - Writes are gathered in a 512-byte buffer inside the request and sent when
 ///   it fills (together with the write that overflows it, in one vectored
 ///   write), on [`flush`](tokio::io::AsyncWriteExt::flush), and when the
 ///   request finishes. A write that waits longer than
@@ -87,9 +92,10 @@ pub struct Request {
     /// once `buf[pos..]` is empty).
     rest: BytesMut,
     peer: Addr,
-    /// Under [`Server::run`](crate::Server::run): where a dropped request
-    /// leaves its connection for the task that finishes it.
-    handoff: Option<Arc<Handoff>>,
+    /// Under [`Server::run`](crate::Server::run): the id of the
+    /// connection whose task takes the request back when it is dropped
+    /// there (see [`HANDBACK`]).
+    handback: Option<u64>,
 }
 
 /// The live half of a request: the socket and what finishing it needs.
@@ -121,29 +127,38 @@ impl fmt::Debug for Request {
     }
 }
 
-/// Where a request handed out by [`Server::run`](crate::Server::run)
-/// leaves its connection when dropped, so that the connection's task can
-/// finish it knowing how the handler ended (which a destructor cannot
-/// know: an error result comes out after the request is dropped).
-#[derive(Default)]
-pub(crate) struct Handoff(Mutex<Hand>);
+tokio::task_local! {
+    /// Under [`Server::run`](crate::Server::run), in each connection's
+    /// task while its handler's future runs (and is dropped): where a
+    /// request dropped there leaves its connection, so that the task can
+    /// finish it knowing how the handler ended (which a destructor cannot
+    /// know: an error result comes out after the request is dropped). It
+    /// lives inside the task, so handing back allocates nothing.
+    pub(crate) static HANDBACK: Handback;
+}
 
-#[derive(Default)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "the cell is allocated once per connection with room for it, so handing back allocates nothing"
-)]
-enum Hand {
-    /// The request is alive.
-    #[default]
-    Pending,
-    /// The request was dropped; its connection waits to be finished.
-    Returned(Returned),
-    /// Finished, upgraded, or taken by the connection's task.
-    Taken,
-    /// The handler ended while the request lived on elsewhere: it finishes
-    /// itself when dropped.
-    Abandoned,
+/// The hand-back slot of one connection's task.
+pub(crate) struct Handback {
+    id: u64,
+    returned: RefCell<Option<Returned>>,
+}
+
+impl Handback {
+    /// A slot for the request it returns with its id.
+    pub(crate) fn new(req: &mut Request) -> Handback {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        req.handback = Some(id);
+        Handback {
+            id,
+            returned: RefCell::new(None),
+        }
+    }
+
+    /// The connection of a request dropped in the task, if it was.
+    pub(crate) fn into_returned(self) -> Option<Returned> {
+        self.returned.into_inner()
+    }
 }
 
 pub(crate) struct Returned {
@@ -169,27 +184,6 @@ impl fmt::Display for Describe<'_> {
             self.0.method().unwrap_or("-"),
             self.0.request_uri().unwrap_or(b"-").escape_ascii()
         )
-    }
-}
-
-impl Handoff {
-    fn lock(&self) -> MutexGuard<'_, Hand> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// For the connection's task, once the handler's future is gone: the
-    /// connection if the request was dropped; otherwise the request (alive
-    /// elsewhere) will finish itself.
-    pub(crate) fn take_or_abandon(&self) -> Option<Returned> {
-        let mut hand = self.lock();
-        match std::mem::replace(&mut *hand, Hand::Taken) {
-            Hand::Returned(r) => Some(r),
-            Hand::Pending => {
-                *hand = Hand::Abandoned;
-                None
-            }
-            Hand::Taken | Hand::Abandoned => None,
-        }
     }
 }
 
@@ -359,7 +353,7 @@ pub(crate) async fn read_head(
                     head,
                     rest: BytesMut::new(),
                     peer,
-                    handoff: None,
+                    handback: None,
                 });
             }
             Ok(Step::Partial { needed }) => needed,
@@ -574,16 +568,22 @@ impl Conn {
     }
 
     /// Sends the response's end (or a fallback) and closes the connection;
-    /// cut short if the shutdown deadline passes meanwhile.
-    pub(crate) async fn complete(self, outcome: Outcome) -> io::Result<()> {
+    /// cut short if the shutdown deadline passes meanwhile. The connection
+    /// is closed when the `Conn` is dropped.
+    pub(crate) async fn complete(&mut self, outcome: Outcome) -> io::Result<()> {
         let shared = Arc::clone(self.slot.shared());
-        match race(self.complete_now(outcome), shared.forced_signal()).await {
-            Either::Left(result) => result,
-            Either::Right(()) => Err(aborted()),
-        }
+        let mut forced = pin!(shared.forced_signal());
+        let mut work = pin!(self.complete_now(outcome));
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = work.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            forced.as_mut().poll(cx).map(|()| Err(aborted()))
+        })
+        .await
     }
 
-    async fn complete_now(mut self, outcome: Outcome) -> io::Result<()> {
+    async fn complete_now(&mut self, outcome: Outcome) -> io::Result<()> {
         let result = match outcome {
             Outcome::Forced => return Ok(()),
             Outcome::Done => {
@@ -660,20 +660,9 @@ impl Request {
     }
 
     /// Takes the connection out for good (finish, upgrade): the server's
-    /// task has nothing left to do.
+    /// task, finding nothing handed back, has nothing left to do.
     fn take_conn(&mut self) -> Option<Conn> {
-        let conn = self.conn.take()?;
-        if let Some(handoff) = &self.handoff {
-            let mut hand = handoff.lock();
-            if matches!(*hand, Hand::Pending) {
-                *hand = Hand::Taken;
-            }
-        }
-        Some(conn)
-    }
-
-    pub(crate) fn set_handoff(&mut self, handoff: Arc<Handoff>) {
-        self.handoff = Some(handoff);
+        self.conn.take()
     }
 
     /// The next piece of the body, without copying: a [`Bytes`] sliced from
@@ -807,7 +796,7 @@ impl Request {
     /// any.
     pub async fn finish(mut self) -> io::Result<()> {
         match self.take_conn() {
-            Some(conn) => conn.complete(Outcome::Done).await,
+            Some(mut conn) => conn.complete(Outcome::Done).await,
             None => Ok(()),
         }
     }
@@ -823,17 +812,25 @@ impl Drop for Request {
         } else {
             Outcome::Done
         };
-        if let Some(handoff) = &self.handoff {
-            let mut hand = handoff.lock();
-            if matches!(*hand, Hand::Pending) {
-                *hand = Hand::Returned(Returned {
-                    conn,
-                    buf: std::mem::take(&mut self.buf),
-                    head: self.head,
-                });
-                return;
-            }
+        let mut conn = Some(conn);
+        if let Some(id) = self.handback {
+            // Only in its own connection's task, while its handler runs: a
+            // request moved to another task (even another connection's)
+            // finishes by itself.
+            let _ = HANDBACK.try_with(|h| {
+                let mut slot = h.returned.borrow_mut();
+                if h.id == id && slot.is_none() {
+                    *slot = conn.take().map(|conn| Returned {
+                        conn,
+                        buf: std::mem::take(&mut self.buf),
+                        head: self.head,
+                    });
+                }
+            });
         }
+        let Some(mut conn) = conn else {
+            return;
+        };
         // Handed out by `next`, or outliving its handler: finish in a task
         // of its own (a destructor cannot wait).
         match tokio::runtime::Handle::try_current() {

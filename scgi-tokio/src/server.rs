@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::net::{Addr, Listener, Registered, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
-use crate::request::{self, Handoff, Outcome, Request};
+use crate::request::{self, HANDBACK, Handback, Outcome, Request};
 
 /// The result of [`race`].
 pub(crate) enum Either<A, B> {
@@ -41,20 +41,6 @@ pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, 
         }
         b.as_mut().poll(cx).map(Either::Right)
     })
-    .await
-}
-
-/// Polls `fut` to completion, turning a panic into an error value. The
-/// future is dropped (with whatever it holds) before this returns.
-async fn catch_unwind_future<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    let mut fut = pin!(fut);
-    poll_fn(
-        move |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        },
-    )
     .await
 }
 
@@ -666,30 +652,61 @@ impl Drop for Server {
 }
 
 /// One connection's task under [`Server::run_until`].
+///
+/// The big futures (reading the head, the handler's) are pinned here once
+/// and polled by hand next to the shutdown deadline: wrapping them in
+/// helper `async fn`s would copy each into the wrapper's state, and this
+/// task's size is what tokio allocates per connection.
 async fn serve<H, F>(stream: Stream, peer: Addr, slot: Slot, config: Arc<Config>, handler: Arc<H>)
 where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let shared = Arc::clone(slot.shared());
-    let read = race(
-        request::read_head(stream, peer.clone(), slot, &config),
-        shared.forced_signal(),
-    );
-    let Either::Left(Some(mut req)) = read.await else {
+    let mut forced = pin!(shared.forced_signal());
+    let req = {
+        let mut read = pin!(request::read_head(stream, peer.clone(), slot, &config));
+        poll_fn(|cx| match read.as_mut().poll(cx) {
+            Poll::Ready(req) => Poll::Ready(req),
+            Poll::Pending => forced.as_mut().poll(cx).map(|()| None),
+        })
+        .await
+    };
+    let Some(mut req) = req else {
         return;
     };
-    let handoff = Arc::new(Handoff::default());
-    req.set_handoff(Arc::clone(&handoff));
-    let handled = async {
-        // A panic while building the future drops the request inside the
-        // unwinding, which hands its connection back all the same.
-        let fut = catch_unwind(AssertUnwindSafe(|| handler(req)))?;
-        catch_unwind_future(fut).await
+    let handback = Handback::new(&mut req);
+    let (result, returned) = {
+        // The handler runs inside the hand-back scope, and its future is
+        // dropped there (when it completes, panics or is cancelled), so the
+        // request it held hands its connection back. A panic while the
+        // handler builds its future drops the request then too.
+        let mut handled = pin!(HANDBACK.scope(handback, async {
+            let mut fut = pin!(catch_unwind(AssertUnwindSafe(|| handler(req)))?);
+            poll_fn(
+                |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+                    Err(panic) => Poll::Ready(Err(panic)),
+                },
+            )
+            .await
+        }));
+        let result = poll_fn(|cx| match handled.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Either::Left(result)),
+            Poll::Pending => forced.as_mut().poll(cx).map(Either::Right),
+        })
+        .await;
+        let returned = match result {
+            // Cancelled: the request is dropped with the scope, unanswered.
+            Either::Right(()) => None,
+            Either::Left(_) => handled
+                .as_mut()
+                .take_value()
+                .and_then(Handback::into_returned),
+        };
+        (result, returned)
     };
-    let result = race(handled, shared.forced_signal()).await;
-    // The handler's future is gone: a request it held is handed back.
-    let returned = handoff.take_or_abandon();
     let outcome = {
         let described;
         let what: &dyn std::fmt::Display = match &returned {
@@ -715,7 +732,7 @@ where
             Either::Right(()) => Outcome::Forced,
         }
     };
-    if let Some(returned) = returned {
+    if let Some(mut returned) = returned {
         let _ = returned.conn.complete(outcome).await;
     }
 }
