@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
+use std::time::Duration;
 
 use crate::app::{App, stream_body};
 use crate::backend::{Backend, StartBackend, Transport};
@@ -184,6 +185,78 @@ pub fn run_scale_out(runtime: &str, start: StartBackend) {
         seen.iter().all(|n| *n == format!("{runtime}-2")),
         "{what}: after backend 1 stopped: {seen:?}"
     );
+}
+
+/// nginx 1.22 with `scgi_request_buffering off` passes a request on as
+/// soon as its head is in, with `CONTENT_LENGTH` set to the body bytes it
+/// has so far (often 0) and the whole body behind it (SCGI.md; fixed in
+/// nginx 1.29.6). The backend must read `CONTENT_LENGTH` bytes, answer,
+/// and drain the rest without hanging: the client gets a 200 with a prefix
+/// of its body, and the next requests are served.
+///
+/// # Panics
+///
+/// When a check fails, or a server cannot start.
+pub fn run_nginx_unbuffered(runtime: &str, start: StartBackend) {
+    let what = format!("e2e nginx (scgi_request_buffering off) -> {runtime}");
+    if !frontend::require(Kind::Nginx, &what) {
+        return;
+    }
+    let dir = TempDir::new("backend").expect("temp dir");
+    let backend = Backend::start(
+        start,
+        Transport::Tcp,
+        dir.path(),
+        App::new(format!("{runtime}-1")),
+    )
+    .unwrap_or_else(|e| panic!("{what}: starting the backend: {e}"));
+    let nginx = Frontend::start_with(Kind::Nginx, |listen| {
+        let site = Kind::Nginx.site(listen, backend.addr());
+        let unbuffered = site.replace(
+            "include scgi_params;",
+            "include scgi_params;\n        scgi_request_buffering off;",
+        );
+        assert_ne!(site, unbuffered, "the site template changed");
+        unbuffered
+    })
+    .unwrap_or_else(|e| panic!("{what}: starting nginx: {e}"));
+    let body = noise(256 * 1024 + 3, 3);
+    let real = [body.len().to_string()];
+    // The pause makes nginx start the backend request before the body
+    // arrives, so that the short CONTENT_LENGTH shows; nothing below
+    // depends on how short it is.
+    let post = |target: &str| {
+        Request::post(target, "application/octet-stream", body.clone())
+            .pause_before_body(Duration::from_millis(100))
+    };
+    for _ in 0..2 {
+        let r = send(nginx.addr(), &post("/inspect"));
+        expect(&r, 200);
+        let h = scgi_headers(&r);
+        let short = scgi_one(&h, "CONTENT_LENGTH");
+        assert!(
+            short.parse::<usize>().is_ok_and(|n| n <= body.len()),
+            "{h:?}"
+        );
+        assert_eq!(r.header("X-Body-Length"), Some(short.as_str()), "{r:?}");
+        // The client's own Content-Length comes along as an HTTP_ header.
+        assert_eq!(scgi_values(&h, "HTTP_CONTENT_LENGTH"), real, "{h:?}");
+
+        let r = send(nginx.addr(), &post("/echo"));
+        expect(&r, 200);
+        assert!(
+            body.starts_with(&r.body),
+            "not a prefix of the body sent: {r:?}"
+        );
+    }
+    // A chunked body is read whole first: its CONTENT_LENGTH is right.
+    let r = send(
+        nginx.addr(),
+        &Request::new("POST", "/echo").chunked(body.clone(), 8000),
+    );
+    expect(&r, 200);
+    assert_body(&r, &body);
+    expect(&send(nginx.addr(), &Request::get("/status/200")), 200);
 }
 
 // ---- helpers ----

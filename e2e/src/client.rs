@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ pub struct Request {
     host: bool,
     headers: Vec<(String, Vec<u8>)>,
     body: Body,
+    pause: Option<Duration>,
 }
 
 impl fmt::Debug for Request {
@@ -75,6 +76,7 @@ impl Request {
             host: true,
             headers: Vec::new(),
             body: Body::None,
+            pause: None,
         }
     }
 
@@ -124,6 +126,14 @@ impl Request {
         self
     }
 
+    /// Sends the head, waits `pause`, then sends the body: the way to make a
+    /// front end start passing the request on before the body is there.
+    #[must_use]
+    pub fn pause_before_body(mut self, pause: Duration) -> Request {
+        self.pause = Some(pause);
+        self
+    }
+
     /// Whether it is a HEAD request (its response has no body).
     #[must_use]
     pub fn is_head(&self) -> bool {
@@ -133,6 +143,11 @@ impl Request {
     /// The request's bytes, for a server at `addr` (`Host: addr`).
     #[must_use]
     pub fn to_bytes(&self, addr: SocketAddr) -> Vec<u8> {
+        self.to_parts(addr).0
+    }
+
+    /// The request's bytes and where its body starts.
+    fn to_parts(&self, addr: SocketAddr) -> (Vec<u8>, usize) {
         let mut out = format!("{} {} {}\r\n", self.method, self.target, self.version).into_bytes();
         if self.host {
             out.extend_from_slice(format!("Host: {addr}\r\n").as_bytes());
@@ -143,14 +158,20 @@ impl Request {
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
+        let head_len;
         match &self.body {
-            Body::None => out.extend_from_slice(b"\r\n"),
+            Body::None => {
+                out.extend_from_slice(b"\r\n");
+                head_len = out.len();
+            }
             Body::Length(body) => {
                 out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                head_len = out.len();
                 out.extend_from_slice(body);
             }
             Body::Chunked(body, size) => {
                 out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                head_len = out.len();
                 for chunk in body.chunks(*size) {
                     out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
                     out.extend_from_slice(chunk);
@@ -159,7 +180,7 @@ impl Request {
                 out.extend_from_slice(b"0\r\n\r\n");
             }
         }
-        out
+        (out, head_len)
     }
 
     /// Sends it on a new connection and reads the response.
@@ -265,10 +286,18 @@ impl Connection {
 
     /// Sends `req` (on another thread) while reading its response.
     pub fn exchange(&mut self, req: &Request) -> io::Result<Response> {
-        let bytes = req.to_bytes(self.addr);
+        let (bytes, head_len) = req.to_parts(self.addr);
+        let pause = req.pause;
         let mut writer = self.stream.try_clone()?;
         thread::scope(|s| {
-            let sending = s.spawn(move || writer.write_all(&bytes));
+            let sending = s.spawn(move || match pause {
+                None => writer.write_all(&bytes),
+                Some(pause) => {
+                    writer.write_all(&bytes[..head_len])?;
+                    thread::sleep(pause);
+                    writer.write_all(&bytes[head_len..])
+                }
+            });
             let response = self.read_response(req.is_head());
             let sent = sending
                 .join()
@@ -281,16 +310,6 @@ impl Connection {
                 (Err(e), Err(w)) => Err(io::Error::new(e.kind(), format!("{e} (sending: {w})"))),
             }
         })
-    }
-
-    /// Sends raw bytes (no response read).
-    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
-    }
-
-    /// Closes the sending side.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Write)
     }
 
     /// Reads until at least one more byte is buffered; `Ok(0)` at EOF.
@@ -430,12 +449,6 @@ impl Connection {
                 return Err(bad("chunk not followed by CRLF"));
             }
         }
-    }
-
-    /// Whether the server has closed the connection (reads what is left;
-    /// meant for after a complete response).
-    pub fn is_closed(&mut self) -> io::Result<bool> {
-        Ok(self.buf.is_empty() && self.fill()? == 0)
     }
 }
 
