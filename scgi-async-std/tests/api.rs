@@ -211,9 +211,17 @@ fn next_loop() {
         assert_eq!(reply.status, 204);
 
         // Queued, never taken: answered 503 when the server closes.
-        let queued = thread::spawn(move || tcp_exchange(addr, SPEC_REQUEST));
-        // Whether the request is queued by now or still in the backlog, it
-        // is answered 503 (the backlog is drained into the closed queue).
+        // Connected (so in the backlog at least) before the server closes.
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+        c.write_all(SPEC_REQUEST).expect("write");
+        let queued = thread::spawn(move || {
+            let mut raw = Vec::new();
+            c.read_to_end(&mut raw).expect("read");
+            raw
+        });
+        // Queued by now or still in the backlog, it is answered 503 either
+        // way: closing drains the backlog into the closed queue.
         Timer::after(Duration::from_millis(50)).await;
         assert!(server.close().await);
         let raw = queued.join().expect("queued client");
