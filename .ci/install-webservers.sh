@@ -49,8 +49,18 @@ printf '#!/bin/sh\n# install-webservers.sh: start no service during the install\
 chmod 755 "$policy"
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${need[@]}"
+# A mirror hiccup should not fail CI: a few bounded tries.
+retry() {
+    local i
+    for i in 1 2 3; do
+        "$@" && return 0
+        echo "install-webservers: '$*' failed (try $i of 3)" >&2
+        sleep $((i * 5))
+    done
+    return 1
+}
+retry apt-get update -q
+retry apt-get install -y -q --no-install-recommends "${need[@]}"
 
 # Belt and braces: if a service was started anyway (no policy-rc.d support,
 # a systemd that ignores it), stop exactly the processes named in the
