@@ -77,6 +77,21 @@ fn close(handle: &ShutdownHandle, t: thread::JoinHandle<()>) {
     t.join().expect("server thread");
 }
 
+/// The futures and values a program moves between tasks are `Send`.
+#[test]
+fn send_where_it_matters() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Server>();
+    send_sync::<Request>();
+    send_sync::<ShutdownHandle>();
+    send_sync::<scgi_async_std::Upgraded>();
+    let mut server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    send(&server.next(None));
+    send(&server.shutdown_handle().close());
+    send(&server.run(deepthought));
+}
+
 #[test]
 fn defaults() {
     let c = Config::default();
