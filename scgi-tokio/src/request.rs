@@ -33,6 +33,9 @@ const HEAD_READ_MAX: usize = 16 * 1024;
 /// Room made for each read of [`Request::chunk`].
 const CHUNK_READ: usize = 16 * 1024;
 
+/// Reads while draining a peer that still sends after the response.
+const DRAIN_READ: usize = 16 * 1024;
+
 /// Response bytes are gathered in a buffer of this size, inline in the
 /// request (no allocation), so that a head and a short body leave in one
 /// write and a failure before the first write can still become a clean 500.
@@ -421,8 +424,7 @@ fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
 async fn answer(stream: &mut Stream, response: Vec<u8>, config: &Config) {
     match tokio::time::timeout(config.write_timeout, stream.write_all(&response)).await {
         Ok(Ok(())) => {
-            // An error path: a scratch buffer of its own is fine here.
-            let mut scratch = vec![0; 16 * 1024];
+            let mut scratch = [0u8; 512];
             linger(stream, &mut scratch, config).await;
         }
         Ok(Err(e)) => log::debug!("sending an error response: {e}"),
@@ -432,17 +434,31 @@ async fn answer(stream: &mut Stream, response: Vec<u8>, config: &Config) {
 
 /// Ends our side, then reads and discards what the peer still sends until
 /// it closes, within the drain bounds: closing a socket with unread input
-/// sends RST, and the peer may then lose the response (SCGI.md).
+/// sends RST, and the peer may then lose the response (SCGI.md). Reads go
+/// into `scratch` (usually the peer has nothing left, or just closed); a
+/// peer still sending a body nobody read gets a larger buffer.
 async fn linger(stream: &mut Stream, scratch: &mut [u8], config: &Config) {
     if stream.shutdown().await.is_err() {
         return;
     }
     let deadline = Instant::now() + config.drain_timeout;
     let mut total = 0u64;
+    let mut large = Vec::new();
     while total < config.drain_limit {
-        match tokio::time::timeout_at(deadline, stream.read(scratch)).await {
+        let into = if large.is_empty() {
+            &mut *scratch
+        } else {
+            &mut large[..]
+        };
+        let full = into.len();
+        match tokio::time::timeout_at(deadline, stream.read(into)).await {
             Ok(Ok(0)) => return,
-            Ok(Ok(n)) => total += n as u64,
+            Ok(Ok(n)) => {
+                total += n as u64;
+                if n == full && large.is_empty() {
+                    large = vec![0; DRAIN_READ];
+                }
+            }
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Ok(Err(_)) => return,
             Err(_) => break,
