@@ -629,3 +629,43 @@ async fn close_waits_for_requests_moved_elsewhere() {
     })
     .await;
 }
+
+/// After a `101`, the upgraded connection holds the bytes that followed
+/// the request; `into_parts` hands over the socket and those bytes, and no
+/// longer counts the connection (closing does not wait for it).
+#[tokio::test]
+async fn upgrade_into_parts() {
+    bounded(async {
+        let mut server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+        let addr = tcp_addr(&server);
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        let mut wire = request("GET", "/tunnel", b"body");
+        wire.extend_from_slice(b"ping");
+        c.write_all(&wire).await.expect("write");
+
+        let mut req = server.next(None).await.expect("next").expect("request");
+        let mut body = Vec::new();
+        req.read_to_end(&mut body).await.expect("body");
+        assert_eq!(body, b"body");
+        req.write_head(101, &[("Upgrade", "test")])
+            .await
+            .expect("head");
+        let upgraded = req.into_upgraded().await.expect("upgrade");
+        assert_eq!(upgraded.leftover(), b"ping");
+        let (mut stream, leftover) = upgraded.into_parts();
+        assert_eq!(&leftover[..], b"ping");
+        // The server no longer waits for this connection.
+        assert!(server.close().await);
+        stream.write_all(b"pong").await.expect("tunnel write");
+        drop(stream);
+
+        let raw = read_to_end(&mut c).await.expect("read");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with("Status: 101 Switching Protocols\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\npong"), "{text}");
+    })
+    .await;
+}
