@@ -140,6 +140,7 @@
 //! | --- | --- | --- |
 //! | `std` | yes | [`ResponseHead::write_to`], [`write_status_ok_text_content`], [`write_response_head`] (one `write_all` into any `io::Write`); implies `alloc` |
 //! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`encode_request_to_vec`], [`error_response`] |
+//! | `http` | no | the `http` module: an `http::Request` head from the SCGI headers, an `http::Response` head as a `Status:` head; implies `alloc` |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
 #![no_std]
@@ -153,6 +154,8 @@ mod client;
 mod decoder;
 mod error;
 mod headers;
+#[cfg(feature = "http")]
+pub mod http;
 mod request;
 mod response;
 mod status;
