@@ -51,7 +51,7 @@
 //! | `http` part | from | rule |
 //! | --- | --- | --- |
 //! | method | `REQUEST_METHOD` | any token; missing or not a token: [`HttpError`] (400) |
-//! | URI path and query | `REQUEST_URI` | as the client sent it (not decoded); missing: [`HttpError`] (400). Bytes that `http::Uri` refuses (space, controls, non-ASCII: raw UTF-8 or latin-1 paths pass through nginx) are percent-encoded, as a browser would have sent them; a target still refused is a 400 |
+//! | URI path and query | `REQUEST_URI` | as the client sent it (not decoded) when `http::Uri` takes it, raw UTF-8 included (what hyper would pass on); missing: [`HttpError`] (400). A target `http::Uri` refuses (a space, a control or latin-1 byte: nginx passes them through) gets its bytes outside printable ASCII percent-encoded, as a browser would have sent them, then if need be `"<>\^`{\|}` too; one still refused is a 400 |
 //! | URI scheme | `HTTPS` (`on`/`1`), `REQUEST_SCHEME` | `https` if either says so (see [`Headers::https`]), else `http` |
 //! | URI authority | the absolute-form target's, else `HTTP_HOST` | the URI is absolute (`scheme://host/path?query`, as hyper gives HTTP/2 requests) when a valid authority is known; otherwise origin-form (`/path?query`), and the scheme is then not in the URI |
 //! | version | `SERVER_PROTOCOL` | `HTTP/0.9`, `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`(`.0`), `HTTP/3`(`.0`); missing or anything else: HTTP/1.1 |
@@ -321,8 +321,9 @@ fn header_name(field: &[u8]) -> Option<HeaderName> {
     HeaderName::from_bytes(lowered).ok()
 }
 
-/// The request target as a `Uri`: as sent, or with the bytes `http::Uri`
-/// refuses percent-encoded.
+/// The request target as a `Uri`: as sent when `http::Uri` takes it (as
+/// hyper would pass it on), else with the bytes outside printable ASCII
+/// percent-encoded, else with the printable ones URIs exclude too.
 fn parse_target(raw: &[u8]) -> Result<Uri, HttpError> {
     if raw.is_empty() {
         return Err(HttpError::InvalidUri);
@@ -330,21 +331,30 @@ fn parse_target(raw: &[u8]) -> Result<Uri, HttpError> {
     if let Ok(uri) = Uri::try_from(raw) {
         return Ok(uri);
     }
-    let mut escaped = Vec::with_capacity(raw.len() + 16);
-    for &b in raw {
-        if b.is_ascii_graphic()
-            && !matches!(
+    let unprintable = |b: u8| !b.is_ascii_graphic();
+    let excluded = |b: u8| {
+        unprintable(b)
+            || matches!(
                 b,
                 b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
             )
-        {
-            escaped.push(b);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    };
+    Uri::try_from(escape(raw, unprintable))
+        .or_else(|_| Uri::try_from(escape(raw, excluded)))
+        .map_err(|_| HttpError::InvalidUri)
+}
+
+fn escape(raw: &[u8], needs_escape: impl Fn(u8) -> bool) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut escaped = Vec::with_capacity(raw.len() + 16);
+    for &b in raw {
+        if needs_escape(b) {
             escaped.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            escaped.push(b);
         }
     }
-    Uri::try_from(escaped).map_err(|_| HttpError::InvalidUri)
+    escaped
 }
 
 /// Puts the scheme and authority in front of the target's path and query
@@ -595,7 +605,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_non_ascii_path_is_percent_encoded() {
+    fn uri_bytes_http_refuses_are_percent_encoded() {
         let mut wire = wire(
             &[
                 ("REQUEST_METHOD", "GET"),
@@ -605,11 +615,26 @@ mod tests {
         );
         let p = map_raw(&wire).unwrap();
         assert_eq!(p.uri, "/caf%C3%A9%20x?a=%C3%A9");
+        let p = map(&[
+            ("REQUEST_METHOD", "GET"),
+            ("REQUEST_URI", "/\u{e9}t\u{e9}|{x}"),
+        ])
+        .unwrap();
+        // What http::Uri takes is kept as sent, as hyper would pass it.
+        assert_eq!(p.uri, "/\u{e9}t\u{e9}|{x}");
+        let p = map(&[("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/a|b c<")]).unwrap();
+        assert_eq!(p.uri, "/a%7Cb%20c%3C");
         // latin-1 (not UTF-8) bytes too.
         let at = wire.windows(2).position(|w| w == b"\xc3\xa9").unwrap();
         wire.splice(at..at + 2, [b'\xe9', b'_']);
         let p = map_raw(&wire).unwrap();
         assert_eq!(p.uri.path(), "/caf%E9_%20x");
+        let mut raw =
+            super::tests::wire(&[("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/caf~")], b"");
+        let at = raw.iter().position(|&b| b == b'~').unwrap();
+        raw[at] = 0xe9;
+        let p = map_raw(&raw).unwrap();
+        assert_eq!(p.uri, "/caf%E9");
     }
 
     #[test]
