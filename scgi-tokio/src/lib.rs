@@ -162,6 +162,8 @@ mod config;
 mod net;
 mod request;
 mod server;
+#[cfg(feature = "tower")]
+mod service;
 
 pub use config::Config;
 #[cfg(unix)]
@@ -170,3 +172,5 @@ pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
 pub use server::{Server, ShutdownHandle};
+#[cfg(feature = "tower")]
+pub use service::{HttpService, RequestBody};

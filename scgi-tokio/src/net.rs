@@ -326,6 +326,26 @@ impl Stream {
     }
 }
 
+#[cfg(feature = "tower")]
+impl Stream {
+    /// Reads what is available into `buf`'s spare capacity, without
+    /// zeroing it first (tokio's `try_read_buf` does the unsafe part).
+    pub(crate) fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(each!(self, s => s.poll_read_ready(cx)))?;
+            match each!(self, s => s.try_read_buf(buf)) {
+                // A spurious readiness: the reactor was told, poll again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -723,6 +723,54 @@ impl Request {
         }
     }
 
+    /// [`chunk`](Request::chunk) as a poll function, for the request body
+    /// of [`Server::serve`](crate::Server::serve): the same reads, bounded
+    /// by [`body_timeout`](Config::body_timeout) through the connection's
+    /// read timer.
+    #[cfg(feature = "tower")]
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Err(upgraded_error()));
+        };
+        if conn.body_remaining() == 0 {
+            return Poll::Ready(Ok(None));
+        }
+        if self.pos < self.buf.len() {
+            self.rest = self.buf.split_off(self.pos);
+        }
+        if self.rest.is_empty() {
+            if conn.forced() {
+                return Poll::Ready(Err(aborted()));
+            }
+            self.rest.reserve(CHUNK_READ);
+            match conn.stream.poll_read_buf(cx, &mut self.rest) {
+                Poll::Ready(result) => {
+                    conn.read_timer.disarm();
+                    match result {
+                        Ok(0) => return Poll::Ready(Err(conn.body_eof())),
+                        Ok(_) => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Poll::Pending if conn.read_timer.poll_expired(cx, conn.config.body_timeout) => {
+                    return Poll::Ready(Err(conn.body_timed_out()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(match conn.decoder.decode(&self.rest) {
+            Ok(Step::Body(n)) => Ok(Some(self.rest.split_to(n).freeze())),
+            _ => Ok(None),
+        })
+    }
+
+    /// An owned copy of the header netstring, for the `http::Request`'s
+    /// extensions.
+    #[cfg(feature = "tower")]
+    pub(crate) fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders {
+        scgi_proto::http::ScgiHeaders::new(&self.head, &self.buf)
+    }
+
     /// Writes `Status: 200 OK` and `Content-Type: <content_type>`: the head
     /// of the most common response (Nim's `writeStatusOkTextContent`). A
     /// content type with CR or LF is refused
