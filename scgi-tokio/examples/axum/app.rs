@@ -72,7 +72,12 @@ async fn stream() -> impl IntoResponse {
         Some((Ok::<_, Infallible>(line), i + 1))
     });
     (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // nginx buffers a backend's response by default; this asks it
+            // to pass each piece on as it comes (Apache and lighttpd do).
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
         Body::from_stream(pieces),
     )
 }
