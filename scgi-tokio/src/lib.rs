@@ -147,6 +147,16 @@
 //! # }
 //! ```
 //!
+//! # Feature `tower`: axum and any `tower::Service`
+//!
+//! With the `tower` feature, `Server::serve` and `Server::serve_until`
+//! serve any `tower::Service<http::Request<RequestBody>>` returning an
+//! `http::Response` with an `http_body::Body` (an axum `Router`, a
+//! tower-http stack), as a thin adapter over
+//! [`run_until`](Server::run_until): the same cap, timeouts, error answers
+//! and shutdown. The head mapping is `scgi_proto::http`'s; see
+//! `Server::serve_until` for the rest and `examples/axum` for an axum app.
+//!
 //! # Cargo features of tokio
 //!
 //! The crate enables tokio's `net`, `rt`, `time`, `sync` and `io-util`.
