@@ -1,14 +1,14 @@
 //! The contenders of the decoder benchmarks (issue 9), each wrapped the way
 //! its documentation shows, and the inputs they all read.
 //!
-//! - [`scgi_proto`]: this workspace's decoder with its default
+//! - [`scgi_proto`](fn@scgi_proto): this workspace's decoder with its default
 //!   configuration, run to [`Step::End`] (full validation, framing, body).
 //!   [`scgi_proto_walk`] also walks every header of the view afterwards, the
 //!   work the map-building peers do on top of parsing.
 //! - [`scgi_crate`]: `scgi` 0.3: `read_headers` over a stream, `str_map`.
-//! - [`tokio_scgi`]: `tokio-scgi` 0.2: its codec driven directly on a
+//! - [`tokio_scgi`](fn@tokio_scgi): `tokio-scgi` 0.2: its codec driven directly on a
 //!   `BytesMut`, as its README and tests show (no runtime needed).
-//! - [`async_scgi`]: `async-scgi` 1.0: `read_request` over a `BufReader`
+//! - [`async_scgi`](fn@async_scgi): `async-scgi` 1.0: `read_request` over a `BufReader`
 //!   of the bytes under `block_on`, as its own test does.
 //! - [`httparse_request`]: `httparse` on the HTTP/1.1 request that produced
 //!   the same header set ([`Input::http`]).
@@ -226,7 +226,7 @@ pub fn scgi_proto(wire: &[u8]) -> Summary {
     decode(wire, false)
 }
 
-/// [`scgi_proto`], then every header of the view walked (name and value
+/// [`scgi_proto`](fn@scgi_proto), then every header of the view walked (name and value
 /// lengths summed).
 ///
 /// # Panics
@@ -363,7 +363,7 @@ pub fn async_scgi(wire: &[u8]) -> Summary {
 /// `httparse` on the equivalent HTTP/1.1 request, as its docs show
 /// (`Request::new` over a caller's header array, `parse`), then
 /// `Content-Length` found among the fields to frame the body (which
-/// [`scgi_proto`] also does); the body is that many bytes after the head.
+/// [`scgi_proto`](fn@scgi_proto) also does); the body is that many bytes after the head.
 ///
 /// # Panics
 ///
