@@ -48,24 +48,24 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<(
             .write_all(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello for the 1th time")
             .await;
     }
-    let head = format!(
+    // The head and the first piece of the body in one write.
+    let mut out = format!(
         "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await?;
-    let mut left = length;
-    let mut piece = (head_end..have.min(head_end + length as usize)).len();
-    buf.copy_within(head_end..head_end + piece, 0);
-    loop {
-        s.write_all(&buf[..piece]).await?;
-        left -= piece as u64;
-        if left == 0 {
+    )
+    .into_bytes();
+    let first = have.min(head_end.saturating_add(length.try_into().unwrap_or(usize::MAX)));
+    out.extend_from_slice(&buf[head_end..first]);
+    s.write_all(&out).await?;
+    let mut left = length - (first - head_end) as u64;
+    while left > 0 {
+        let n = s.read(&mut buf[..left.min(64 * 1024) as usize]).await?;
+        if n == 0 {
             return Ok(());
         }
-        piece = s.read(&mut buf[..left.min(64 * 1024) as usize]).await?;
-        if piece == 0 {
-            return Ok(());
-        }
+        s.write_all(&buf[..n]).await?;
+        left -= n as u64;
     }
+    Ok(())
 }
 
 #[tokio::main]
