@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use std::path::Path;
 
 use crate::config::Config;
-use crate::net::{Addr, Listener, Stream, TcpOptions};
+use crate::net::{Addr, Listener, Poke, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
 use crate::request::{self, Outcome, Request};

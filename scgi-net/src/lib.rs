@@ -1,0 +1,295 @@
+//! Runtime-independent socket binding shared by the scgi-rs servers
+//! (`scgi-blocking`, `scgi-tokio`, `scgi-async-std`).
+//!
+//! - [`TcpOptions`] and [`bind_tcp`]: a std [`TcpListener`] bound through
+//!   socket2 (`SO_REUSEADDR`, `IPV6_V6ONLY`, the listen backlog).
+//! - On Unix, [`UnixOptions`] and [`bind_unix`]: a std `UnixListener` with
+//!   the socket file's mode set before `listen`, and a stale socket file
+//!   (one nobody listens on) removed first; [`SocketFile`] removes the file
+//!   again when dropped.
+//! - [`Addr`]: a TCP or Unix socket address, as servers report their own
+//!   and their peers'.
+//!
+//! Everything here is synchronous and std only: each runtime crate turns
+//! the bound std listener into its own listener type, and re-exports the
+//! public types under its own paths (`scgi_tokio::TcpOptions`, ...).
+//!
+//! ```no_run
+//! let listener = scgi_net::bind_tcp("127.0.0.1:4000", &scgi_net::TcpOptions::DEFAULT)?;
+//! let (conn, peer) = listener.accept()?;
+//! # drop((conn, peer));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Options for binding a TCP listener (a server's `bind_tcp_with`, or
+/// [`bind_tcp`]).
+///
+/// | field | default |
+/// | --- | --- |
+/// | [`reuse_addr`](TcpOptions::reuse_addr) | `true` |
+/// | [`only_v6`](TcpOptions::only_v6) | `None` (the system default) |
+/// | [`backlog`](TcpOptions::backlog) | 1 024 |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpOptions {
+    /// Set `SO_REUSEADDR`, so a restarted server can bind its port while
+    /// connections of the previous one linger in `TIME_WAIT`. Default `true`
+    /// (what `std::net::TcpListener::bind` does on Unix).
+    pub reuse_addr: bool,
+    /// For an IPv6 address, set `IPV6_V6ONLY`: `Some(true)` accepts IPv6
+    /// only, `Some(false)` also IPv4-mapped connections (`[::]` then serves
+    /// both families), `None` keeps the system default.
+    pub only_v6: Option<bool>,
+    /// The listen backlog: connections the kernel completes and queues
+    /// before the server accepts them.
+    pub backlog: i32,
+}
+
+impl TcpOptions {
+    /// The defaults (see the table on [`TcpOptions`]).
+    pub const DEFAULT: TcpOptions = TcpOptions {
+        reuse_addr: true,
+        only_v6: None,
+        backlog: 1024,
+    };
+
+    /// Returns these options with `reuse_addr` set.
+    #[must_use]
+    pub const fn with_reuse_addr(mut self, on: bool) -> Self {
+        self.reuse_addr = on;
+        self
+    }
+
+    /// Returns these options with `only_v6` set.
+    #[must_use]
+    pub const fn with_only_v6(mut self, only_v6: Option<bool>) -> Self {
+        self.only_v6 = only_v6;
+        self
+    }
+
+    /// Returns these options with `backlog` set.
+    #[must_use]
+    pub const fn with_backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions::DEFAULT
+    }
+}
+
+/// Options for binding a Unix socket (a server's `bind_unix_with`, or
+/// [`bind_unix`]).
+///
+/// | field | default |
+/// | --- | --- |
+/// | [`mode`](UnixOptions::mode) | `None` (what the umask gives) |
+/// | [`remove_stale`](UnixOptions::remove_stale) | `true` |
+/// | [`backlog`](UnixOptions::backlog) | 1 024 |
+#[cfg(unix)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixOptions {
+    /// Permission bits for the socket file, e.g. `0o660` so that a web
+    /// server running as another user of the same group can connect
+    /// (connecting needs write permission). Set between `bind` and `listen`,
+    /// so no client can connect before the mode is in place.
+    pub mode: Option<u32>,
+    /// If a socket file is already at the path and nothing listens on it
+    /// (a server that crashed left it), remove it before binding. A path
+    /// that is not a socket, or a socket someone still listens on, is never
+    /// removed: binding fails instead.
+    pub remove_stale: bool,
+    /// The listen backlog.
+    pub backlog: i32,
+}
+
+#[cfg(unix)]
+impl UnixOptions {
+    /// The defaults (see the table on [`UnixOptions`]).
+    pub const DEFAULT: UnixOptions = UnixOptions {
+        mode: None,
+        remove_stale: true,
+        backlog: 1024,
+    };
+
+    /// Returns these options with the socket file's permission bits set.
+    #[must_use]
+    pub const fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Returns these options with `remove_stale` set.
+    #[must_use]
+    pub const fn with_remove_stale(mut self, on: bool) -> Self {
+        self.remove_stale = on;
+        self
+    }
+
+    /// Returns these options with `backlog` set.
+    #[must_use]
+    pub const fn with_backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+}
+
+#[cfg(unix)]
+impl Default for UnixOptions {
+    fn default() -> Self {
+        UnixOptions::DEFAULT
+    }
+}
+
+/// An address: a TCP socket address, or a Unix socket address.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Addr {
+    /// An IPv4 or IPv6 address and port.
+    Tcp(SocketAddr),
+    /// A Unix socket address (a path, abstract, or unnamed).
+    #[cfg(unix)]
+    Unix(std::os::unix::net::SocketAddr),
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Tcp(a) => a.fmt(f),
+            #[cfg(unix)]
+            Addr::Unix(a) => match a.as_pathname() {
+                Some(p) => write!(f, "unix:{}", p.display()),
+                None => f.write_str("unix:(unnamed)"),
+            },
+        }
+    }
+}
+
+/// Binds a TCP listener to the first of `addr`'s addresses that binds, with
+/// `opts` applied before `listen`. With none binding, the last address's
+/// error is returned (`InvalidInput` if `addr` resolved to nothing).
+pub fn bind_tcp<A: ToSocketAddrs>(addr: A, opts: &TcpOptions) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match bind_tcp_one(a, opts) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
+}
+
+fn bind_tcp_one(addr: SocketAddr, opts: &TcpOptions) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(opts.reuse_addr)?;
+    if let (SocketAddr::V6(_), Some(only)) = (addr, opts.only_v6) {
+        socket.set_only_v6(only)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(opts.backlog)?;
+    Ok(socket.into())
+}
+
+/// A socket file this process created (see [`bind_unix`]); removed when
+/// dropped, unless another file has replaced it since (a newer server bound
+/// the same path).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    id: (u64, u64),
+    log_target: &'static str,
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(unix)]
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if file_id(&self.path).is_ok_and(|id| id == self.id)
+            && let Err(e) = std::fs::remove_file(&self.path)
+        {
+            log::warn!(target: self.log_target, "removing socket file {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Binds a Unix socket listener at `path` with `opts`, and returns it with
+/// the [`SocketFile`] guard that removes the file when dropped.
+///
+/// With [`remove_stale`](UnixOptions::remove_stale), a socket file nobody
+/// listens on is removed first; a path that is not a socket fails with
+/// `AlreadyExists`, one a server listens on with `AddrInUse`. The file's
+/// [`mode`](UnixOptions::mode) is set between `bind` and `listen`.
+///
+/// `log_target` is the [`log`] target of the messages about the socket
+/// file (its stale removal here, a failed removal on drop): the calling
+/// crate's, usually its `module_path!()`.
+#[cfg(unix)]
+pub fn bind_unix(
+    path: &Path,
+    opts: &UnixOptions,
+    log_target: &'static str,
+) -> io::Result<(UnixListener, SocketFile)> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if opts.remove_stale
+        && let Ok(meta) = std::fs::symlink_metadata(path)
+    {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("a server is listening on {}", path.display()),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                log::info!(target: log_target, "removing stale socket file {}", path.display());
+                std::fs::remove_file(path)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    let file = SocketFile {
+        path: path.to_owned(),
+        id: file_id(path)?,
+        log_target,
+    };
+    if let Some(mode) = opts.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    socket.listen(opts.backlog)?;
+    Ok((UnixListener::from(std::os::fd::OwnedFd::from(socket)), file))
+}

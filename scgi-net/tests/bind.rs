@@ -1,0 +1,112 @@
+//! Binding TCP and Unix listeners, and the socket-file guard.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use scgi_net::{Addr, TcpOptions, bind_tcp};
+
+#[test]
+fn tcp_binds_and_accepts() {
+    let l = bind_tcp("127.0.0.1:0", &TcpOptions::DEFAULT.with_backlog(8)).unwrap();
+    let a = l.local_addr().unwrap();
+    let _c = TcpStream::connect(a).unwrap();
+    let (_s, peer) = l.accept().unwrap();
+    assert_eq!(Addr::Tcp(a).to_string(), a.to_string());
+    assert!(peer.ip().is_loopback());
+}
+
+#[test]
+fn tcp_address_resolving_to_nothing_is_invalid_input() {
+    let none: &[SocketAddr] = &[];
+    let e = bind_tcp(none, &TcpOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn tcp_taken_port_fails() {
+    let l = bind_tcp("127.0.0.1:0", &TcpOptions::DEFAULT).unwrap();
+    let a = l.local_addr().unwrap();
+    assert!(bind_tcp(a, &TcpOptions::DEFAULT.with_reuse_addr(false)).is_err());
+}
+
+#[cfg(unix)]
+mod unix {
+    use std::io;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::PathBuf;
+
+    use scgi_net::{Addr, UnixOptions, bind_unix};
+
+    fn path(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("scgi-net-{}-{name}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn binds_with_mode_and_removes_the_file_on_drop() {
+        let p = path("mode");
+        let (l, file) = bind_unix(&p, &UnixOptions::DEFAULT.with_mode(0o600), "test").unwrap();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let _c = UnixStream::connect(&p).unwrap();
+        l.accept().unwrap();
+        let local = Addr::Unix(l.local_addr().unwrap());
+        assert_eq!(local.to_string(), format!("unix:{}", p.display()));
+        drop(file);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_stale_socket_file_is_replaced() {
+        let p = path("stale");
+        drop(UnixListener::bind(&p).unwrap());
+        assert!(p.exists());
+        let (_l, _file) = bind_unix(&p, &UnixOptions::DEFAULT, "test").unwrap();
+        UnixStream::connect(&p).unwrap();
+    }
+
+    #[test]
+    fn a_stale_socket_file_is_kept_without_remove_stale() {
+        let p = path("keep");
+        drop(UnixListener::bind(&p).unwrap());
+        let opts = UnixOptions::DEFAULT.with_remove_stale(false);
+        let e = bind_unix(&p, &opts, "test").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_live_socket_or_a_plain_file_is_never_removed() {
+        let p = path("live");
+        let (_l, _file) = bind_unix(&p, &UnixOptions::DEFAULT, "test").unwrap();
+        let e = bind_unix(&p, &UnixOptions::DEFAULT, "test").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(p.exists());
+
+        let f = path("plain");
+        std::fs::write(&f, b"not a socket").unwrap();
+        let e = bind_unix(&f, &UnixOptions::DEFAULT, "test").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&f).unwrap(), b"not a socket");
+        std::fs::remove_file(&f).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_socket_file_is_left_alone() {
+        let p = path("replaced");
+        let moved = path("replaced-old");
+        let (_l, file) = bind_unix(&p, &UnixOptions::DEFAULT, "test").unwrap();
+        // The first file lives on elsewhere, so the second cannot reuse its
+        // inode.
+        std::fs::rename(&p, &moved).unwrap();
+        let (_l2, file2) = bind_unix(&p, &UnixOptions::DEFAULT, "test").unwrap();
+        drop(file);
+        assert!(p.exists(), "the newer server's file was removed");
+        drop(file2);
+        assert!(!p.exists());
+        std::fs::remove_file(&moved).unwrap();
+    }
+}
