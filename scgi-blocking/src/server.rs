@@ -180,11 +180,18 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut st = self.inner.lock();
+        let was_full = st.open >= st.max_open;
         st.open -= 1;
         if let Some(id) = self.id {
             st.streams.remove(&id);
         }
-        self.inner.changed.notify_all();
+        // Only an acceptor waiting for a slot and, once stopping,
+        // `wait_stopped` care; waking the thread parked in `run` on every
+        // closed connection cost a context switch per request. (The stop
+        // flag is set under this lock, so no waiter can miss it.)
+        if was_full || self.inner.stopping() {
+            self.inner.changed.notify_all();
+        }
     }
 }
 
