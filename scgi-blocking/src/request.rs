@@ -23,10 +23,8 @@ const HEAD_READ_MAX: usize = 16 * 1024;
 /// first write can still become a clean 500.
 const OUT_CAP: usize = 8 * 1024;
 
-/// What the server sends for a handler that wrote nothing: the request was
-/// handled and there is nothing to say. A valid CGI response that nginx,
-/// Apache and lighttpd all pass on as is.
-const NO_CONTENT: &[u8] = b"Status: 204 No Content\r\n\r\n";
+// What the server sends for a handler that wrote nothing.
+use scgi_proto::NO_CONTENT;
 
 /// How a handler ended, for [`Request::complete`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

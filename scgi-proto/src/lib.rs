@@ -174,7 +174,9 @@ pub use request::encode_request_to_vec;
 pub use request::{encode_request, encoded_request_len};
 #[cfg(feature = "alloc")]
 pub use response::error_response;
-pub use response::{HeadWriter, ResponseHead, encode_error_response, status_ok_text_content};
+pub use response::{
+    HeadWriter, NO_CONTENT, ResponseHead, encode_error_response, status_ok_text_content,
+};
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;

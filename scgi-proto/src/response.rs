@@ -256,6 +256,17 @@ impl<'h> ResponseHead<'h> {
     }
 }
 
+/// The whole response a server sends for a handler that wrote nothing: the
+/// request was handled and there is nothing to say. A valid CGI response
+/// that nginx, Apache and lighttpd all pass on as is.
+///
+/// ```
+/// let head = scgi_proto::ResponseHead::new(204).to_vec()?;
+/// assert_eq!(scgi_proto::NO_CONTENT, &head[..]);
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+pub const NO_CONTENT: &[u8] = b"Status: 204 No Content\r\n\r\n";
+
 /// Writes `Status: 200 OK` and `Content-Type: <content_type>` into `buf`:
 /// the head of the most common response, heir of Nim's
 /// `writeStatusOkTextContent`. Returns the length written.

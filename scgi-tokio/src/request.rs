@@ -45,10 +45,8 @@ const DRAIN_READ: usize = 16 * 1024;
 /// `async fn` keeps its argument twice).
 pub(crate) const OUT_CAP: usize = 512;
 
-/// What the server sends for a handler that wrote nothing: the request was
-/// handled and there is nothing to say. A valid CGI response that nginx,
-/// Apache and lighttpd all pass on as is.
-const NO_CONTENT: &[u8] = b"Status: 204 No Content\r\n\r\n";
+// What the server sends for a handler that wrote nothing.
+use scgi_proto::NO_CONTENT;
 
 /// How a handler ended, for [`Conn::complete`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
