@@ -261,8 +261,9 @@ impl<'h> ResponseHead<'h> {
 /// that nginx, Apache and lighttpd all pass on as is.
 ///
 /// ```
-/// let head = scgi_proto::ResponseHead::new(204).to_vec()?;
-/// assert_eq!(scgi_proto::NO_CONTENT, &head[..]);
+/// let mut buf = [0u8; 32];
+/// let n = scgi_proto::ResponseHead::new(204).encode(&mut buf)?;
+/// assert_eq!(scgi_proto::NO_CONTENT, &buf[..n]);
 /// # Ok::<(), scgi_proto::EncodeError>(())
 /// ```
 pub const NO_CONTENT: &[u8] = b"Status: 204 No Content\r\n\r\n";
