@@ -265,67 +265,49 @@ pub fn run(transport: Transport, start: &dyn Fn(&Setup) -> Running, scenario: fn
 #[macro_export]
 macro_rules! scenarios {
     ($start:ident) => {
-        $crate::__scenario_tests!(
-            tcp,
-            $crate::Transport::Tcp,
-            $start,
-            [
-                spec_example,
-                corpus_replay,
-                nginx_short_content_length,
-                big_body_streamed,
-                malformed_heads_400,
-                oversized_head_431,
-                too_many_headers_431,
-                body_too_large_413,
-                slow_head_cut_off,
-                panic_500,
-                handler_error_500,
-                handler_writes_nothing,
-                eof_before_first_byte,
-                eof_mid_head_400,
-                eof_mid_body_400,
-                body_idle_timeout_408,
-                half_close_after_request,
-                upgrade_tunnel,
-                concurrent_clients,
-                close_with_requests_in_flight,
-                close_deadline_cuts_stragglers
-            ]
-        );
-        $crate::__scenario_tests!(
-            unix,
-            $crate::Transport::Unix,
-            $start,
-            [
-                spec_example,
-                corpus_replay,
-                nginx_short_content_length,
-                big_body_streamed,
-                malformed_heads_400,
-                oversized_head_431,
-                too_many_headers_431,
-                body_too_large_413,
-                slow_head_cut_off,
-                panic_500,
-                handler_error_500,
-                handler_writes_nothing,
-                eof_before_first_byte,
-                eof_mid_head_400,
-                eof_mid_body_400,
-                body_idle_timeout_408,
-                half_close_after_request,
-                upgrade_tunnel,
-                concurrent_clients,
-                close_with_requests_in_flight,
-                close_deadline_cuts_stragglers
-            ]
-        );
+        $crate::__every_scenario!(tcp, $crate::Transport::Tcp, $start);
+        $crate::__every_scenario!(unix, $crate::Transport::Unix, $start);
         $crate::__scenario_tests!(
             tcp6,
             $crate::Transport::Tcp6,
             $start,
             [spec_example, upgrade_tunnel]
+        );
+    };
+}
+
+/// The full scenario list, written once, expanded for one transport.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __every_scenario {
+    ($module:ident, $transport:expr, $start:ident) => {
+        $crate::__scenario_tests!(
+            $module,
+            $transport,
+            $start,
+            [
+                spec_example,
+                corpus_replay,
+                nginx_short_content_length,
+                big_body_streamed,
+                malformed_heads_400,
+                oversized_head_431,
+                too_many_headers_431,
+                body_too_large_413,
+                slow_head_cut_off,
+                panic_500,
+                handler_error_500,
+                handler_writes_nothing,
+                eof_before_first_byte,
+                eof_mid_head_400,
+                eof_mid_body_400,
+                body_idle_timeout_408,
+                half_close_after_request,
+                upgrade_tunnel,
+                concurrent_clients,
+                close_with_requests_in_flight,
+                close_deadline_cuts_stragglers
+            ]
         );
     };
 }
