@@ -484,9 +484,13 @@ impl Server {
     ///   response was already sent, resets the connection so the web server
     ///   sees a failed response, not a short one. A panic costs only its
     ///   own connection;
-    /// - shuts down its sending side and drains what the peer still sends
-    ///   (bounded by [`drain_timeout`](Config::drain_timeout) and
-    ///   [`drain_limit`](Config::drain_limit)) before closing.
+    /// - closes the connection. When the request was read to its end (the
+    ///   body included) and the peer has sent nothing more, it closes at
+    ///   once. Otherwise (an unread body, bytes past it) it shuts down its
+    ///   sending side and drains what the peer still sends (bounded by
+    ///   [`drain_timeout`](Config::drain_timeout) and
+    ///   [`drain_limit`](Config::drain_limit)) before closing, since
+    ///   closing with unread input resets the connection.
     ///
     /// Returns an error only if a thread cannot be started.
     pub fn run<H>(mut self, handler: H) -> io::Result<()>
