@@ -575,9 +575,10 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         if starts & nul != 0 {
             return None; // an empty name
         }
-        let four = name_ends & (starts << 4 | prev_starts >> 60);
-        let fourteen = name_ends & (starts << 14 | prev_starts >> 50);
-        if four | fourteen != 0 {
+        let four = starts << 4 | prev_starts >> 60;
+        let fourteen = starts << 14 | prev_starts >> 50;
+        if name_ends & (four | fourteen) != 0 {
+            let (four, fourteen) = (name_ends & four, name_ends & fourteen);
             for end in Bits(four) {
                 let end = base + end;
                 if block[end - 4..end] == *b"SCGI" {
