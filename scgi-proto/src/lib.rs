@@ -132,6 +132,21 @@
 //! | [`Error::BodyTooLarge`] | 413 Content Too Large |
 //! | [`Error::HeadTooLarge`], [`Error::TooManyHeaders`] | 431 Request Header Fields Too Large |
 //!
+//! # Cost
+//!
+//! Decoding never allocates and never copies header bytes. A complete
+//! header block is validated 64 bytes at a time on bit masks (where the
+//! NULs are, which end a name, where names start), with no per-header step:
+//! only names of exactly 4 or 14 bytes are compared with `SCGI` and
+//! `CONTENT_LENGTH`. The NUL masks come from SSE2 on x86_64 (through the
+//! `safe_arch` crate, so this crate has no `unsafe` code) and from
+//! word-at-a-time integer arithmetic elsewhere; a long NUL-free stretch is
+//! skipped with `memchr`. A block with a fault, or decoded under
+//! [`ContentLengthPosition::Anywhere`] or [`Duplicates::Reject`], is
+//! checked header by header, which names the first fault in wire order.
+//! `BENCHMARKS.md` in the repository compares this with the other SCGI
+//! parsers on crates.io.
+//!
 //! # Features
 //!
 //! Features only add API; they never change behaviour.
