@@ -542,6 +542,9 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
 #[inline]
 fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     const CL: &[u8] = b"CONTENT_LENGTH\0";
+    if block.last() != Some(&0) {
+        return None;
+    }
     let rest = block.strip_prefix(CL)?;
     // The value is short: a few digits up to its NUL.
     let digits = rest.iter().position(|&b| b == 0)?;
@@ -757,10 +760,10 @@ mod tests {
         ];
         const VALUES: [&[u8]; 6] = [b"1", b"0", b"12", b"", b"2", b"007"];
         let mut len = 0;
-        let mut put = |buf: &mut [u8], bytes: &[u8]| {
-            let n = bytes.len().min(buf.len() - len);
-            buf[len..len + n].copy_from_slice(&bytes[..n]);
-            len += n;
+        let put = |buf: &mut [u8], len: &mut usize, bytes: &[u8]| {
+            let n = bytes.len().min(buf.len() - *len);
+            buf[*len..*len + n].copy_from_slice(&bytes[..n]);
+            *len += n;
         };
         let headers = 1 + rng.below(12);
         for i in 0..headers {
@@ -774,15 +777,17 @@ mod tests {
                 ),
                 _ => (&long[..1 + rng.below(80)], &long[..rng.below(150)]),
             };
-            put(buf, name);
-            put(buf, b"\0");
-            put(buf, value);
-            put(buf, b"\0");
+            put(buf, &mut len, name);
+            put(buf, &mut len, b"\0");
+            put(buf, &mut len, value);
+            put(buf, &mut len, b"\0");
         }
-        match rng.below(10) {
+        match rng.below(12) {
             0 if len > 0 => buf[rng.below(len)] = 0,
             1 if len > 0 => buf[rng.below(len)] = b'S',
             2 if len > 0 => len -= 1,
+            // Bytes after the last NUL: a name that never ends.
+            3 => put(buf, &mut len, &b"CONTENT_TY\xb0"[..1 + rng.below(11)]),
             _ => {}
         }
         len

@@ -197,6 +197,10 @@ vectors! {
         b"24:CONTENT_LENGTH\x000\x00SCGI\x001\x00;" => err(Error::MissingComma { found: b';' });
     block_not_nul_terminated: D,
         b"23:CONTENT_LENGTH\x000\x00SCGI\x001," => err(Error::UnterminatedHead);
+    // Every header complete and an even count of NULs, then a name that
+    // never ends (found by the fuzzer in a lean validation pass).
+    block_ends_inside_a_name: D,
+        b"28:CONTENT_LENGTH\x000\x00SCGI\x001\x00CONT," => err(Error::UnterminatedHead);
     eof_inside_length: D, b"7" => err(Error::IncompleteHead);
     eof_inside_block: D, b"70:CONTENT_LENGTH\x0027\x00SC" => err(Error::IncompleteHead);
     eof_before_comma: D, &SPEC[..73] => err(Error::IncompleteHead);
