@@ -533,12 +533,13 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
 /// block has a fault or needs a closer look. Only for
 /// [`ContentLengthPosition::First`] without [`Duplicates::Reject`].
 ///
-/// It works on 64 bytes at a time, on bit masks, with no per-header step:
-/// from the NUL mask, a prefix XOR tells which NULs end a name (odd ones)
-/// and which end a value; a name starts after each value's NUL, so an empty
-/// name is a name start on a NUL; the NULs' count gives the header count;
-/// only names of exactly 4 or 14 bytes (a name end 4 or 14 bytes after a
-/// name start) are compared with `SCGI` and `CONTENT_LENGTH`.
+/// It works on 64 bytes at a time, on the bit mask of their NULs, with no
+/// per-header step. Three masks flag what needs a look: two NULs in a row
+/// (an empty value, or an empty name: a fault), and a 4- or 14-byte field
+/// between two NULs (perhaps `SCGI` or `CONTENT_LENGTH`). Only for those
+/// does it tell name ends from value ends (a prefix XOR over the mask: the
+/// odd NULs end names) and compare bytes. The NULs' count gives the header
+/// count.
 #[inline]
 fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     const CL: &[u8] = b"CONTENT_LENGTH\0";
@@ -552,37 +553,34 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
+    // NULs before this chunk.
     let mut nuls = 0;
-    // All ones when an odd number of NULs came before this chunk.
-    let mut parity = 0u64;
-    // Bit 0: a name starts at the chunk's first byte (the block's does).
-    let mut start_in = 1u64;
-    // The previous chunk's name starts, for names that cross into this one.
-    let mut prev_starts = 0u64;
+    // The previous chunk's NULs, for what crosses into this one.
+    let mut prev = 0u64;
     let mut base = 0;
     while base < len {
         let nul = mask_at(block, base);
         if nul == 0 {
             // No NUL in 64 bytes: a long value (or name, too long to be one
-            // we look for). Jump to the next NUL; nothing starts before it.
+            // we look for). Jump to the next NUL.
             let next = memchr::memchr(0, block.get(base + 64..)?)?;
             base += 64 + next;
-            (start_in, prev_starts) = (0, 0);
+            prev = 0;
             continue;
         }
-        // Bit i: an odd number of NULs up to and including byte i.
-        let odd = prefix_xor(nul) ^ parity;
-        let name_ends = nul & odd;
-        let value_ends = nul & !odd;
-        let starts = value_ends << 1 | start_in;
-        if starts & nul != 0 {
-            return None; // an empty name
-        }
-        let four = starts << 4 | prev_starts >> 60;
-        let fourteen = starts << 14 | prev_starts >> 50;
-        if name_ends & (four | fourteen) != 0 {
-            let (four, fourteen) = (name_ends & four, name_ends & fourteen);
-            for end in Bits(four) {
+        // Bit i: a NUL at i and one at i - 1 (i - 5, i - 15).
+        let empty = nul & (nul << 1 | prev >> 63);
+        let four = nul & (nul << 5 | prev >> 59);
+        let fourteen = nul & (nul << 15 | prev >> 49);
+        if empty | four | fourteen != 0 {
+            // Bit i: an odd number of NULs up to and including byte i, so a
+            // NUL there ends a name.
+            let odd = prefix_xor(nul) ^ 0u64.wrapping_sub(nuls & 1);
+            let name_ends = nul & odd;
+            if empty & name_ends != 0 {
+                return None; // an empty name
+            }
+            for end in Bits(four & name_ends) {
                 let end = base + end;
                 if block[end - 4..end] == *b"SCGI" {
                     if require_scgi && block.get(end + 1..end + 3) != Some(b"1\0") {
@@ -591,22 +589,20 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
                     scgi = true;
                 }
             }
-            for end in Bits(fourteen) {
+            for end in Bits(fourteen & name_ends) {
                 let end = base + end;
-                // The first one is at 14, checked above.
-                if end != CL.len() - 1 && block[end - 14..end] == CL[..14] {
-                    return None;
+                if block[end - 14..end] == CL[..14] {
+                    return None; // a second one
                 }
             }
         }
-        nuls += nul.count_ones() as usize;
-        parity = (odd >> 63).wrapping_neg();
-        start_in = value_ends >> 63;
-        prev_starts = starts;
+        nuls += u64::from(nul.count_ones());
+        prev = nul;
         base += 64;
     }
-    let count = nuls / 2;
-    if parity != 0 || count > config.limits.max_headers || (require_scgi && !scgi) {
+    // Every name has its value; at most `max_headers`.
+    let count = usize::try_from(nuls / 2).ok()?;
+    if nuls % 2 != 0 || count > config.limits.max_headers || (require_scgi && !scgi) {
         return None;
     }
     Some((count, content_length))
