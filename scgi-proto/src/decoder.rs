@@ -582,7 +582,8 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             }
             for end in Bits(four & name_ends) {
                 let end = base + end;
-                if block[end - 4..end] == *b"SCGI" {
+                // `end >= 5` (a NUL 5 bytes before); `get` all the same.
+                if block.get(end.wrapping_sub(4)..end) == Some(b"SCGI") {
                     if require_scgi && block.get(end + 1..end + 3) != Some(b"1\0") {
                         return None;
                     }
@@ -591,7 +592,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             }
             for end in Bits(fourteen & name_ends) {
                 let end = base + end;
-                if block[end - 14..end] == CL[..14] {
+                if block.get(end.wrapping_sub(14)..end) == Some(&CL[..14]) {
                     return None; // a second one
                 }
             }
