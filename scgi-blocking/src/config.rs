@@ -23,7 +23,8 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct Config {
     /// The longest a connection may take to deliver its whole header
-    /// netstring, from the moment a worker starts reading it: the defence
+    /// netstring, from the moment a worker starts reading it (in
+    /// [`run`](crate::Server::run) on TCP, right after accepting it): the defence
     /// against clients that trickle a head byte by byte (slowloris). A
     /// client that has sent part of a head by then gets `408 Request
     /// Timeout`; one that sent nothing is closed quietly.
@@ -36,12 +37,13 @@ pub struct Config {
     /// [`TimedOut`](std::io::ErrorKind::TimedOut) or `WouldBlock`.
     pub write_timeout: Duration,
     /// Worker threads in [`Server::run`](crate::Server::run): how many
-    /// requests run at once. Each reads a head, runs the handler and
-    /// finishes the connection.
+    /// requests run at once. Each accepts a connection (on TCP; on a Unix
+    /// socket it takes one from the acceptor thread), reads its head, runs
+    /// the handler and finishes the connection.
     pub workers: usize,
-    /// Open connections at most: accepted and not yet closed, including
-    /// those queued for a worker. Past it, new connections wait in the
-    /// kernel's listen backlog.
+    /// Open connections at most: accepted (or being accepted) and not yet
+    /// closed, including those queued for a worker and upgraded ones. Past
+    /// it, new connections wait in the kernel's listen backlog.
     pub max_connections: usize,
     /// After a response to a request that was not read to its end, the
     /// server shuts down its sending side and reads (and discards) what the

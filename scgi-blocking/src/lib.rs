@@ -68,9 +68,11 @@
 //!
 //! # What the server does for you
 //!
-//! - **Concurrency**: an acceptor thread and [`workers`](Config::workers)
-//!   threads; at most [`max_connections`](Config::max_connections) open
-//!   connections (the rest wait in the kernel's backlog).
+//! - **Concurrency**: [`workers`](Config::workers) threads, which accept
+//!   connections themselves on TCP (on a Unix socket, and for
+//!   [`next`](Server::next), an acceptor thread queues them); at most
+//!   [`max_connections`](Config::max_connections) open connections (the
+//!   rest wait in the kernel's backlog).
 //! - **Timeouts**: the whole head within
 //!   [`head_timeout`](Config::head_timeout) (slowloris defence; `408`),
 //!   each body read within [`body_timeout`](Config::body_timeout), each

@@ -1,5 +1,5 @@
-//! The server: listener, acceptor thread, connection cap, worker pool and
-//! shutdown.
+//! The server: listener, workers accepting on it (or an acceptor thread
+//! for `next`), connection cap and shutdown.
 
 use std::collections::HashMap;
 use std::io;
@@ -37,8 +37,13 @@ struct State {
     next_id: u64,
     /// Every open connection, so that closing can shut down stragglers.
     streams: HashMap<u64, Arc<Stream>>,
-    /// Whether the acceptor thread runs (the listener is open).
+    /// Whether the listener is open: the acceptor thread runs, or `run`'s
+    /// workers accept.
     accepting: bool,
+    /// In `run`: the listener the workers accept on, until shutdown.
+    listener: Option<Arc<Bound>>,
+    /// In `run`: workers holding the listener to accept on it.
+    in_accept: usize,
     shutdown_timeout: Duration,
     /// When closing gives up waiting; set by the first shutdown request.
     deadline: Option<Instant>,
@@ -59,22 +64,57 @@ impl Inner {
 
     /// Waits for a free connection slot; `None` once shutdown starts.
     fn acquire(self: &Arc<Self>) -> Option<Slot> {
+        self.acquire_with(|_| Some(())).map(|(slot, ())| slot)
+    }
+
+    /// In `run`: waits for a free slot, and takes the listener to accept
+    /// on (counted in `in_accept` until [`accepted`](Inner::accepted));
+    /// `None` once shutdown starts.
+    fn acquire_listener(self: &Arc<Self>) -> Option<(Slot, Arc<Bound>)> {
+        self.acquire_with(|st| {
+            let listener = Arc::clone(st.listener.as_ref()?);
+            st.in_accept += 1;
+            Some(listener)
+        })
+    }
+
+    /// Waits for a free slot and what `take` gives with it; `None` once
+    /// shutdown starts or when `take` gives nothing.
+    fn acquire_with<T>(
+        self: &Arc<Self>,
+        take: impl Fn(&mut State) -> Option<T>,
+    ) -> Option<(Slot, T)> {
         let mut st = self.lock();
         loop {
             if self.stopping() {
                 return None;
             }
             if st.open < st.max_open {
+                let taken = take(&mut st)?;
                 st.open += 1;
-                return Some(Slot {
+                let slot = Slot {
                     inner: Arc::clone(self),
                     id: None,
-                });
+                };
+                return Some((slot, taken));
             }
             st = self
                 .changed
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// In `run`: a worker is done accepting (the listener it took is
+    /// dropped); registers the connection it accepted, if any, on its slot.
+    fn accepted(&self, slot: &mut Slot, stream: Option<&Arc<Stream>>) {
+        let mut st = self.lock();
+        st.in_accept -= 1;
+        if let Some(stream) = stream {
+            slot.id = Some(st.add_stream(stream));
+        }
+        if self.stopping() {
+            self.changed.notify_all();
         }
     }
 
@@ -169,11 +209,18 @@ pub(crate) struct Slot {
 
 impl Slot {
     fn register(&mut self, stream: &Arc<Stream>) {
-        let mut st = self.inner.lock();
-        let id = st.next_id;
-        st.next_id += 1;
-        st.streams.insert(id, Arc::clone(stream));
+        let id = self.inner.lock().add_stream(stream);
         self.id = Some(id);
+    }
+}
+
+impl State {
+    /// Keeps `stream` for forced shutdown; returns its id.
+    fn add_stream(&mut self, stream: &Arc<Stream>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.streams.insert(id, Arc::clone(stream));
+        id
     }
 }
 
@@ -258,9 +305,11 @@ impl ShutdownHandle {
 /// one ([`next`](Server::next)). Stop it with a [`ShutdownHandle`] or
 /// [`close`](Server::close).
 ///
-/// An acceptor thread accepts connections (at most
-/// [`max_connections`](Config::max_connections) open at once) and queues
-/// them; the head of each is read and validated before the handler sees it.
+/// Connections are accepted (at most
+/// [`max_connections`](Config::max_connections) open at once) by the
+/// workers of [`run`](Server::run) on TCP, else by an acceptor thread that
+/// queues them; the head of each is read and validated before the handler
+/// sees it.
 /// Malformed requests are answered with the decoder's status hint (400, 413
 /// or 431) and never reach the handler.
 #[derive(Debug)]
@@ -346,6 +395,8 @@ impl Server {
                 next_id: 0,
                 streams: HashMap::new(),
                 accepting: false,
+                listener: None,
+                in_accept: 0,
                 shutdown_timeout: config.shutdown_timeout,
                 deadline: None,
                 wake: Some(local.clone()),
@@ -422,7 +473,7 @@ impl Server {
         let inner = Arc::clone(&self.inner);
         let spawned = thread::Builder::new()
             .name("scgi-acceptor".into())
-            .spawn(move || accept_loop(bound, &inner, &tx));
+            .spawn(move || accept_loop(Arc::new(bound), &inner, &tx));
         if let Err(e) = spawned {
             self.inner.lock().accepting = false;
             self.inner.changed.notify_all();
@@ -492,20 +543,33 @@ impl Server {
     ///   [`drain_limit`](Config::drain_limit)) before closing, since
     ///   closing with unread input resets the connection.
     ///
+    /// On a TCP listener each worker accepts connections itself (the kernel
+    /// hands each to one of them), so a request is read, answered and
+    /// closed by the thread that accepted it, without a hand-off. On a Unix
+    /// socket (or after [`next`](Server::next)) an acceptor thread accepts
+    /// and queues connections for the workers: measured behind nginx, that
+    /// is the faster of the two there. Either way at most
+    /// [`max_connections`](Config::max_connections) are open at once, and
+    /// on shutdown the connections the kernel completed before it are
+    /// still served.
+    ///
     /// Returns an error only if a thread cannot be started.
     pub fn run<H>(mut self, handler: H) -> io::Result<()>
     where
         H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
     {
-        let started = self.start_workers(handler);
+        let backlog = self.share_listener();
+        let started = self.start_workers(handler, backlog.is_some());
         let workers = match started {
             Ok(workers) => workers,
             Err(e) => {
                 self.inner.shutdown();
+                self.stop_accepting(backlog);
                 return Err(e);
             }
         };
         self.inner.wait_shutdown_requested();
+        self.stop_accepting(backlog);
         if self.inner.wait_stopped() {
             for w in workers {
                 let _ = w.join();
@@ -517,7 +581,71 @@ impl Server {
         Ok(())
     }
 
-    fn start_workers<H>(&mut self, handler: H) -> io::Result<Vec<thread::JoinHandle<()>>>
+    /// For a TCP listener: puts it where `run`'s workers take it to accept
+    /// on, and returns the sender of the queue they serve after shutdown
+    /// (the connections left in the listen backlog). `None` when the
+    /// acceptor thread feeds them instead (a Unix socket, or `next` started
+    /// it already).
+    fn share_listener(&mut self) -> Option<Sender<Conn>> {
+        // Over a Unix socket the acceptor thread measured faster behind
+        // nginx (fewer context switches per request; BENCHMARKS.md).
+        if !matches!(self.bound.as_ref()?.listener, Listener::Tcp(_)) {
+            return None;
+        }
+        let bound = self.bound.take()?;
+        let (tx, rx) = mpsc::channel();
+        self.rx = Some(rx);
+        {
+            let mut st = self.inner.lock();
+            if self.inner.stopping() {
+                // Closed before it started: drop the listener, accept nothing.
+                return Some(tx);
+            }
+            st.listener = Some(Arc::new(bound));
+            st.accepting = true;
+            // The workers are woken by `stop_accepting`, not by `shutdown`.
+            st.wake = None;
+        }
+        log::info!("listening on {}", self.local);
+        Some(tx)
+    }
+
+    /// In `run`, once shutdown is requested: takes the listener back from
+    /// the workers, wakes those blocked in accept (a connection of our own
+    /// each, as for the acceptor thread), queues the connections left in
+    /// the listen backlog for them, and closes the listener.
+    fn stop_accepting(&self, backlog: Option<Sender<Conn>>) {
+        let Some(tx) = backlog else { return };
+        let mut st = self.inner.lock();
+        let Some(bound) = st.listener.take() else {
+            return;
+        };
+        let deadline = st.deadline.unwrap_or_else(Instant::now);
+        while st.in_accept > 0 && Instant::now() < deadline {
+            let blocked = st.in_accept;
+            drop(st);
+            // Each connection wakes one worker: no other thread accepts now.
+            if let Err(e) = self.local.poke(Duration::from_secs(1)) {
+                log::debug!("waking the workers at {}: {e}", self.local);
+            }
+            st = self
+                .inner
+                .changed
+                .wait_timeout_while(self.inner.lock(), Duration::from_millis(100), |st| {
+                    st.in_accept == blocked
+                })
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(st);
+        close_listener(bound, &self.inner, &tx);
+    }
+
+    fn start_workers<H>(
+        &mut self,
+        handler: H,
+        accept: bool,
+    ) -> io::Result<Vec<thread::JoinHandle<()>>>
     where
         H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
     {
@@ -526,13 +654,14 @@ impl Server {
         let handler = Arc::new(handler);
         let mut workers = Vec::new();
         for i in 0..self.config.workers.max(1) {
+            let inner = accept.then(|| Arc::clone(&self.inner));
             let rx = Arc::clone(&rx);
             let handler = Arc::clone(&handler);
             let config = Arc::clone(&self.config);
             workers.push(
                 thread::Builder::new()
                     .name(format!("scgi-worker-{i}"))
-                    .spawn(move || worker(&rx, &*handler, &config))?,
+                    .spawn(move || worker(inner.as_ref(), &rx, &*handler, &config))?,
             );
         }
         Ok(workers)
@@ -560,7 +689,7 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(bound: Bound, inner: &Arc<Inner>, tx: &Sender<Conn>) {
+fn accept_loop(bound: Arc<Bound>, inner: &Arc<Inner>, tx: &Sender<Conn>) {
     let mut backoff = Duration::ZERO;
     while let Some(slot) = inner.acquire() {
         match bound.listener.accept() {
@@ -573,23 +702,33 @@ fn accept_loop(bound: Bound, inner: &Arc<Inner>, tx: &Sender<Conn>) {
                 if inner.stopping() {
                     break;
                 }
-                match e.kind() {
-                    io::ErrorKind::Interrupted
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::WouldBlock => {}
-                    _ => {
-                        // EMFILE and the like: retrying at once would spin.
-                        backoff =
-                            (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
-                        log::error!("accept failed: {e}; retrying in {backoff:?}");
-                        thread::sleep(backoff);
-                    }
-                }
+                accept_failed(&e, &mut backoff);
             }
         }
     }
-    // Connections the kernel completed before shutdown are taken and served
-    // rather than reset when the listener closes.
+    close_listener(bound, inner, tx);
+}
+
+/// After an accept error: retries at once after a connection aborted or an
+/// interruption, else (EMFILE and the like: retrying at once would spin)
+/// after a growing pause.
+fn accept_failed(e: &io::Error, backoff: &mut Duration) {
+    match e.kind() {
+        io::ErrorKind::Interrupted
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::WouldBlock => {}
+        _ => {
+            *backoff = (*backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+            log::error!("accept failed: {e}; retrying in {backoff:?}");
+            thread::sleep(*backoff);
+        }
+    }
+}
+
+/// Once accepting stops: queues the connections the kernel completed
+/// before shutdown, so that they are served rather than reset when the
+/// listener closes, then closes it (when this is its last handle).
+fn close_listener(bound: Arc<Bound>, inner: &Arc<Inner>, tx: &Sender<Conn>) {
     if bound.listener.set_nonblocking(true).is_ok() {
         while let Some(slot) = inner.try_acquire() {
             match bound.listener.accept() {
@@ -598,54 +737,124 @@ fn accept_loop(bound: Bound, inner: &Arc<Inner>, tx: &Sender<Conn>) {
             }
         }
     }
+    // The listener closes with its last handle (workers drop theirs before
+    // they leave `in_accept`), before `accepting` turns false: a stopped
+    // server refuses connections.
     drop(bound);
     inner.lock().accepting = false;
     inner.changed.notify_all();
 }
 
-fn hand_over(mut slot: Slot, stream: Stream, peer: Addr, tx: &Sender<Conn>) {
+/// Readies an accepted stream; `None` if that fails (the connection just
+/// closes).
+fn prepare(stream: Stream, peer: &Addr) -> Option<Arc<Stream>> {
     // Accepted sockets inherit O_NONBLOCK from the listener on some systems.
     if let Err(e) = stream.set_nonblocking(false) {
         log::debug!("connection from {peer}: {e}");
-        return;
+        return None;
     }
     if let Stream::Tcp(s) = &stream {
         // Responses go out whole or in large pieces; don't hold back the
         // last small segment.
         let _ = s.set_nodelay(true);
     }
-    let stream = Arc::new(stream);
+    Some(Arc::new(stream))
+}
+
+fn hand_over(mut slot: Slot, stream: Stream, peer: Addr, tx: &Sender<Conn>) {
+    let Some(stream) = prepare(stream, &peer) else {
+        return;
+    };
     slot.register(&stream);
     // Fails only when the server was dropped; the connection just closes.
     let _ = tx.send(Conn { stream, peer, slot });
 }
 
-fn worker<H>(rx: &Mutex<Receiver<Conn>>, handler: &H, config: &Arc<Config>)
+/// In `run`: accepts one connection on the listener a worker took.
+fn accept_one(
+    inner: &Inner,
+    mut slot: Slot,
+    bound: Arc<Bound>,
+    backoff: &mut Duration,
+) -> Option<Conn> {
+    let accepted = bound.listener.accept();
+    drop(bound);
+    match accepted {
+        Ok((stream, peer)) => {
+            *backoff = Duration::ZERO;
+            let stream = prepare(stream, &peer);
+            inner.accepted(&mut slot, stream.as_ref());
+            Some(Conn {
+                stream: stream?,
+                peer,
+                slot,
+            })
+        }
+        Err(e) => {
+            inner.accepted(&mut slot, None);
+            drop(slot);
+            if !inner.stopping() {
+                accept_failed(&e, backoff);
+            }
+            None
+        }
+    }
+}
+
+/// A worker of `run`: accepts on the listener (with `inner`) until
+/// shutdown, then serves the queue (the listen backlog, or the acceptor
+/// thread's connections) until it closes.
+fn worker<H>(
+    inner: Option<&Arc<Inner>>,
+    rx: &Mutex<Receiver<Conn>>,
+    handler: &H,
+    config: &Arc<Config>,
+) where
+    H: Fn(&mut Request) -> io::Result<()>,
+{
+    let mut backoff = Duration::ZERO;
+    loop {
+        let taken = inner.and_then(|inner| inner.acquire_listener().map(|t| (inner, t)));
+        let conn = match taken {
+            Some((inner, (slot, bound))) => {
+                let Some(conn) = accept_one(inner, slot, bound, &mut backoff) else {
+                    continue;
+                };
+                conn
+            }
+            None => {
+                let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok(conn) = next else { return };
+                conn
+            }
+        };
+        serve(conn, handler, config);
+    }
+}
+
+/// Reads a connection's head, runs the handler, and finishes the request.
+fn serve<H>(conn: Conn, handler: &H, config: &Arc<Config>)
 where
     H: Fn(&mut Request) -> io::Result<()>,
 {
-    loop {
-        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(conn) = next else { return };
-        let Some(mut req) = request::read_head(conn, config) else {
-            continue;
-        };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
-            Ok(Ok(())) => Outcome::Done,
-            Ok(Err(e)) => {
-                log::error!("handler failed on {}: {e}", req.describe());
-                Outcome::Failed
-            }
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("(non-string payload)");
-                log::error!("handler panicked on {}: {msg}", req.describe());
-                Outcome::Failed
-            }
-        };
-        let _ = req.complete(outcome);
-    }
+    let Some(mut req) = request::read_head(conn, config) else {
+        return;
+    };
+    let outcome = match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(e)) => {
+            log::error!("handler failed on {}: {e}", req.describe());
+            Outcome::Failed
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(non-string payload)");
+            log::error!("handler panicked on {}: {msg}", req.describe());
+            Outcome::Failed
+        }
+    };
+    let _ = req.complete(outcome);
 }

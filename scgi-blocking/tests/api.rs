@@ -424,3 +424,50 @@ fn write_timeout() {
     assert!(handle.close());
     t.join().expect("server");
 }
+
+/// Over TCP the workers accept themselves: a connection the kernel
+/// completed while the only worker was busy is still served after
+/// shutdown, and the listener closes at once (the backlog is taken first).
+#[test]
+fn backlog_served_after_shutdown() {
+    let server = Server::bind_tcp("127.0.0.1:0")
+        .expect("bind")
+        .with_config(Config::default().with_workers(1));
+    let addr = tcp_addr(&server);
+    let handle = server.shutdown_handle();
+    let t = thread::spawn(move || {
+        server.run(scgi_test_support::echo_body).expect("run");
+    });
+    // The worker is held by a request whose body is half sent.
+    let mut first = TcpStream::connect(addr).expect("connect");
+    first
+        .set_read_timeout(Some(CLIENT_TIMEOUT))
+        .expect("timeout");
+    let wire = request("POST", "/", b"abcdef");
+    first.write_all(&wire[..wire.len() - 3]).expect("write");
+    let mut got = [0u8; 3];
+    first.read_exact(&mut got).expect("echo");
+    // Completed by the kernel, waiting in the backlog.
+    let mut second = TcpStream::connect(addr).expect("connect second");
+    second
+        .set_read_timeout(Some(CLIENT_TIMEOUT))
+        .expect("timeout");
+    second
+        .write_all(&request("POST", "/", b"xyz"))
+        .expect("write second");
+
+    handle.shutdown();
+    let start = std::time::Instant::now();
+    while TcpStream::connect(addr).is_ok() {
+        assert!(start.elapsed() < CLIENT_TIMEOUT, "still accepting");
+        thread::sleep(Duration::from_millis(10));
+    }
+    first.write_all(b"def").expect("rest of the body");
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).expect("end");
+    assert_eq!(rest, b"def");
+    let mut raw = Vec::new();
+    second.read_to_end(&mut raw).expect("second");
+    assert_eq!(raw, b"xyz");
+    t.join().expect("server");
+}
