@@ -66,6 +66,10 @@ pub struct Request {
     sent: bool,
     /// The status to answer a failure with when the body could not be read.
     body_status: Option<u16>,
+    /// Whether the socket's read timeout is the body timeout yet (set on
+    /// the first body read from the socket: most bodies come with the head,
+    /// or are empty).
+    body_timeout_set: bool,
     done: bool,
     config: Arc<Config>,
     slot: Option<Slot>,
@@ -249,9 +253,6 @@ impl Request {
         config: &Arc<Config>,
         slot: Slot,
     ) -> Request {
-        if let Err(e) = stream.set_read_timeout(Some(nonzero(config.body_timeout))) {
-            log::debug!("{peer}: {e}");
-        }
         Request {
             stream: Some(stream),
             peer,
@@ -263,6 +264,7 @@ impl Request {
             written: false,
             sent: false,
             body_status: None,
+            body_timeout_set: false,
             done: false,
             config: Arc::clone(config),
             slot: Some(slot),
@@ -446,6 +448,10 @@ impl Read for Request {
             return Ok(n);
         }
         let stream = Arc::clone(self.stream()?);
+        if !self.body_timeout_set {
+            stream.set_read_timeout(Some(nonzero(self.config.body_timeout)))?;
+            self.body_timeout_set = true;
+        }
         let max = usize::try_from(remaining).map_or(dst.len(), |r| r.min(dst.len()));
         loop {
             match (&*stream).read(&mut dst[..max]) {
