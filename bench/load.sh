@@ -22,11 +22,15 @@
 # (32), BENCH_THREADS (2), BENCH_POST_BYTES (1024), BENCH_STREAM_MIB (100),
 # BENCH_PORT (nginx, 18080), BENCH_BACKEND_PORT (first backend port, 18100),
 # BENCH_RUNTIMES (default "scgi-blocking scgi-tokio scgi-async-std"),
-# BENCH_NGINX_WORKERS (2), BENCH_KEEP (1: keep the temp dir).
+# BENCH_NGINX_WORKERS (2), BENCH_KEEP (1: keep the temp dir), BENCH_ROUNDS
+# (1: how many times the whole sequence of wrk runs repeats; with more than
+# one, every figure is the median over the rounds, and each ratio is taken
+# within a round, then the median and range over the rounds are shown).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-1}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 POST_BYTES=${BENCH_POST_BYTES:-1024}
@@ -198,24 +202,26 @@ log "all routes answer; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 
 # ---------------------------------------------------------------- wrk
 results="$tmp/results.tsv"
 : >"$results"
-run_wrk() { # label workload transport path
-    local label=$1 workload=$2 tr=$3 path=$4 post=0 line out
+run_wrk() { # round label workload transport path
+    local round=$1 label=$2 workload=$3 tr=$4 path=$5 post=0 line out
     [ "$workload" = echo ] && post=$POST_BYTES
-    out="$tmp/wrk/$label-$workload-$tr.txt"
-    log "wrk $workload $label $tr"
+    out="$tmp/wrk/$label-$workload-$tr-$round.txt"
+    log "wrk $workload $label $tr (round $round of $ROUNDS)"
     BENCH_POST_BYTES=$post timeout $((DURATION + 30)) \
         wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s --latency \
         -s bench/wrk.lua "$base$path" >"$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
     line=$(grep '^RESULT ' "$out") || die "no RESULT in $out"
     # label workload transport requests duration_us p50_us p99_us connect read write status timeout
-    printf '%s\t%s\t%s\t%s\n' "$label" "$workload" "$tr" "$(echo "${line#RESULT }" | tr ' ' '\t')" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$label" "$workload" "$tr" "$(echo "${line#RESULT }" | tr ' ' '\t')" >>"$results"
     sleep 1
 }
-for workload in hello echo; do
-    run_wrk ceiling "$workload" - /ceiling
-    for tr in unix tcp; do
-        for rt in minimal $RUNTIMES; do
-            run_wrk "$rt" "$workload" "$tr" "/$rt-$tr/$workload"
+for round in $(seq "$ROUNDS"); do
+    for workload in hello echo; do
+        run_wrk "$round" ceiling "$workload" - /ceiling
+        for tr in unix tcp; do
+            for rt in minimal $RUNTIMES; do
+                run_wrk "$round" "$rt" "$workload" "$tr" "/$rt-$tr/$workload"
+            done
         done
     done
 done
@@ -248,28 +254,40 @@ done
 # ---------------------------------------------------------------- report
 log "done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency; POST echo body $POST_BYTES bytes; nginx $NGINX_WORKERS workers;"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency; POST echo body $POST_BYTES bytes; nginx $NGINX_WORKERS workers; $ROUNDS round(s), medians over the rounds;"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Linux $(uname -r), $(/usr/sbin/nginx -v 2>&1 | cut -d' ' -f3), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-awk -F'\t' '
+awk -F'\t' -v rounds="$ROUNDS" '
 function ms(us) { return sprintf("%.2f", us / 1000) }
+# The median of v[1..n] (sorts v; mawk has no asort).
+function median(v, n,    i, j, t) {
+    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function range(v, n) { median(v, n); return n > 1 ? sprintf(" (%.3f-%.3f)", v[1], v[n]) : "" }
 {
-    key = $1 SUBSEP $2 SUBSEP $3
-    rps[key] = $4 / ($5 / 1e6)
-    n++; order[n] = key; lab[n] = $1; wl[n] = $2; tr[n] = $3
-    p50[key] = $6; p99[key] = $7
-    err[key] = ($8 + $9 + $10 + $12) " / " $11
+    r = $1; key = $2 SUBSEP $3 SUBSEP $4
+    if (!(key in seen)) { seen[key] = 1; n++; order[n] = key; lab[n] = $2; wl[n] = $3; tr[n] = $4 }
+    rps[key, r] = $5 / ($6 / 1e6)
+    p50[key, r] = $7; p99[key, r] = $8
+    sock[key] += $9 + $10 + $11 + $13; bad[key] += $12
 }
 END {
     print "| workload | backend | transport | req/s | p50 ms | p99 ms | errors (socket / non-2xx) | / ceiling | / minimal |"
     print "|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= n; i++) {
         k = order[i]
-        c = rps["ceiling" SUBSEP wl[i] SUBSEP "-"]
-        m = rps["minimal" SUBSEP wl[i] SUBSEP tr[i]]
-        rc = c ? sprintf("%.3f", rps[k] / c) : "-"
-        rm = (lab[i] != "ceiling" && m) ? sprintf("%.3f", rps[k] / m) : "-"
-        printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n", wl[i], lab[i], tr[i], rps[k], ms(p50[k]), ms(p99[k]), err[k], rc, rm
+        c = "ceiling" SUBSEP wl[i] SUBSEP "-"
+        m = "minimal" SUBSEP wl[i] SUBSEP tr[i]
+        for (r = 1; r <= rounds; r++) {
+            a[r] = rps[k, r]; b[r] = p50[k, r]; d[r] = p99[k, r]
+            rc[r] = rps[c, r] ? rps[k, r] / rps[c, r] : 0
+            rm[r] = rps[m, r] ? rps[k, r] / rps[m, r] : 0
+        }
+        cell_c = rps[c, 1] ? sprintf("%.3f", median(rc, rounds)) : "-"
+        cell_m = "-"
+        if (lab[i] != "ceiling" && rps[m, 1]) cell_m = sprintf("%.3f", median(rm, rounds)) range(rm, rounds)
+        printf "| %s | %s | %s | %.0f | %s | %s | %s / %s | %s | %s |\n", wl[i], lab[i], tr[i], median(a, rounds), ms(median(b, rounds)), ms(median(d, rounds)), sock[k], bad[k], cell_c, cell_m
     }
 }' "$results"
 echo
