@@ -41,12 +41,13 @@ pub struct Config {
     /// upgraded connections. Past it, new connections wait in the kernel's
     /// listen backlog.
     pub max_connections: usize,
-    /// After the response, the server shuts down its sending side and reads
-    /// (and discards) what the peer still sends, until the peer closes, for
-    /// at most this long. A connection closed with unread input makes the
-    /// kernel send RST, and the peer may lose the response (an early 413, a
-    /// handler that ignored the body, nginx's surplus after a short
-    /// `CONTENT_LENGTH`).
+    /// After a response to a request that was not read to its end, the
+    /// server shuts down its sending side and reads (and discards) what the
+    /// peer still sends, until the peer closes, for at most this long. A
+    /// connection closed with unread input makes the kernel send RST, and
+    /// the peer may lose the response (an early 413, a handler that ignored
+    /// the body, nginx's surplus after a short `CONTENT_LENGTH`). A request
+    /// read to its end, with nothing pending behind it, is closed at once.
     pub drain_timeout: Duration,
     /// The most bytes read while draining (see
     /// [`drain_timeout`](Config::drain_timeout)).

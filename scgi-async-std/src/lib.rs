@@ -46,7 +46,7 @@
 //!         response,
 //!         "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello for the 1th time"
 //!     );
-//!     drop(conn); // the server waits (briefly) for the peer to close
+//!     drop(conn);
 //!
 //!     assert!(handle.close().await); // stop accepting, wait for requests in flight
 //!     serving.await
@@ -120,8 +120,10 @@
 //!   (or `400`/`408` when its body read failed); after a partial send the
 //!   connection is reset. The handler's future runs under `catch_unwind`:
 //!   a panic costs its own connection, never the server.
-//! - **Closing**: the response is followed by a half-close and a bounded
-//!   drain of what the peer still sends ([`drain_timeout`](Config::drain_timeout),
+//! - **Closing**: a request read to its end, with nothing pending behind
+//!   it, is closed right after its response. Otherwise the response is
+//!   followed by a half-close and a bounded drain of what the peer still
+//!   sends ([`drain_timeout`](Config::drain_timeout),
 //!   [`drain_limit`](Config::drain_limit)), so an unread body (an early
 //!   `413`, nginx's surplus after a short `CONTENT_LENGTH`) does not turn
 //!   into a reset that loses the response.

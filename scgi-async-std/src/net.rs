@@ -184,6 +184,21 @@ impl Stream {
         }
     }
 
+    /// Whether the peer has sent anything not read yet: one non-blocking
+    /// read on the (non-blocking) socket. `Ok(false)` when nothing is
+    /// pending or the peer has closed.
+    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
+        let mut byte = [0u8; 1];
+        loop {
+            match each!(self, s => std::io::Read::read(&mut s.get_ref(), &mut byte)) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Closes the connection with a reset instead of an orderly end (linger
     /// zero), so a peer reading a truncated response sees an error rather
     /// than what looks like a complete one.

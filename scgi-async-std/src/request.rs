@@ -433,6 +433,7 @@ impl Request {
     /// Moves the connection's state out, for finishing.
     fn take_finish(&mut self) -> Option<Finish> {
         let stream = self.stream.take()?;
+        let read_to_end = self.body_remaining() == 0 && self.pos == self.buf.len();
         Some(Finish {
             stream,
             peer: self.peer.clone(),
@@ -447,6 +448,7 @@ impl Request {
             slot: self.slot.take(),
             panicked: std::thread::panicking(),
             taken: self.taken,
+            read_to_end,
         })
     }
 
@@ -625,6 +627,10 @@ pub(crate) struct Finish {
     /// Dropped while its thread was panicking (a handler panicked).
     panicked: bool,
     taken: bool,
+    /// Whether the request was read to its end with no byte past it: then,
+    /// with nothing pending on the socket either, closing cannot send RST
+    /// and the connection closes without lingering.
+    read_to_end: bool,
 }
 
 impl Finish {
@@ -669,6 +675,9 @@ impl Finish {
             send(stream, &error_response(status, &detail), config).await
         };
         match &result {
+            // Nothing unread: close at once rather than wait for the peer's
+            // close (a task held per request for nothing).
+            Ok(()) if self.read_to_end && matches!(stream.has_pending_input(), Ok(false)) => {}
             Ok(()) => linger(stream, config).await,
             Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
         }

@@ -111,6 +111,10 @@ pub(crate) struct Conn {
     sent: bool,
     /// The status to answer a failure with when the body could not be read.
     body_status: Option<u16>,
+    /// Whether the request was read to its end with no byte past it: then,
+    /// with nothing pending on the socket either, closing cannot send RST
+    /// and the connection closes without lingering.
+    read_to_end: bool,
     read_timer: Timer,
     write_timer: Timer,
     config: Arc<Config>,
@@ -341,6 +345,7 @@ pub(crate) async fn read_head(
                     written: false,
                     sent: false,
                     body_status: None,
+                    read_to_end: false,
                     read_timer: Timer::default(),
                     write_timer: Timer::default(),
                     config: Arc::clone(config),
@@ -631,6 +636,9 @@ impl Conn {
             }
         };
         match &result {
+            // Nothing unread: close at once rather than wait for the peer's
+            // close (a task held per request for nothing).
+            Ok(()) if self.read_to_end && matches!(self.stream.has_pending_input(), Ok(false)) => {}
             // The response is out: its buffer is free to drain into.
             Ok(()) => linger(&mut self.stream, &mut self.out.bytes, &self.config).await,
             Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
@@ -866,9 +874,11 @@ impl Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
+        let Some(mut conn) = self.conn.take() else {
             return;
         };
+        conn.read_to_end =
+            conn.body_remaining() == 0 && self.pos == self.buf.len() && self.rest.is_empty();
         let outcome = if std::thread::panicking() {
             Outcome::Failed
         } else {

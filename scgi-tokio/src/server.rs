@@ -570,9 +570,12 @@ impl Server {
     ///   response was already sent, resets the connection so the web server
     ///   sees a failed response, not a short one. A panic costs only its
     ///   own connection;
-    /// - shuts down its sending side and drains what the peer still sends
-    ///   (bounded by [`drain_timeout`](Config::drain_timeout) and
-    ///   [`drain_limit`](Config::drain_limit)) before closing.
+    /// - closes the connection at once when the request was read to its
+    ///   end and nothing more is pending; otherwise shuts down its sending
+    ///   side and drains what the peer still sends (bounded by
+    ///   [`drain_timeout`](Config::drain_timeout) and
+    ///   [`drain_limit`](Config::drain_limit)) before closing, since
+    ///   closing with unread input would send a reset.
     ///
     /// A request the handler moved elsewhere (another task) is finished
     /// when it is dropped there. Must be called within a tokio runtime;
