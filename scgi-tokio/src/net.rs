@@ -162,6 +162,20 @@ macro_rules! each {
 }
 
 impl Stream {
+    /// Whether the peer has sent anything not read yet: one non-blocking
+    /// read. `Ok(false)` when nothing is pending or the peer has closed.
+    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
+        let mut byte = [0u8; 1];
+        loop {
+            match each!(self, s => s.try_read(&mut byte)) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The address of the peer (the web server).
     pub fn peer_addr(&self) -> io::Result<Addr> {
         match self {
@@ -184,20 +198,6 @@ impl Stream {
 
 #[cfg(feature = "tower")]
 impl Stream {
-    /// Whether the peer has sent anything not read yet: one non-blocking
-    /// read. `Ok(false)` when nothing is pending or the peer has closed.
-    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
-        let mut byte = [0u8; 1];
-        loop {
-            match each!(self, s => s.try_read(&mut byte)) {
-                Ok(n) => return Ok(n > 0),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// Reads what is available into `buf`'s spare capacity, without
     /// zeroing it first (tokio's `try_read_buf` does the unsafe part).
     pub(crate) fn poll_read_buf(
