@@ -150,6 +150,12 @@ impl Stream {
         each!(self, s => s.set_nonblocking(on))
     }
 
+    /// Whether the peer has sent anything not read yet (peeked, without
+    /// waiting: [`scgi_net::has_pending_input`]).
+    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
+        each!(self, s => scgi_net::has_pending_input(s))
+    }
+
     /// A second handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<Stream> {
         match self {

@@ -187,37 +187,6 @@ fn answer(stream: &Stream, response: &[u8], config: &Config) {
     }
 }
 
-/// Closes a connection whose request was read to its end (body included):
-/// when no byte beyond it is pending either, closing cannot send RST, so
-/// the connection closes at once (a non-blocking read finds nothing, or
-/// the peer's end); otherwise it lingers as [`linger`] does.
-///
-/// Waiting for the peer to close would hold this worker thread for one
-/// more round trip of the web server's event loop, on every request.
-fn close_or_linger(stream: &Stream, config: &Config) {
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut byte = [0u8; 1];
-    let pending = loop {
-        match (&*stream).read(&mut byte) {
-            // The peer closed (nginx does once it has the whole response).
-            Ok(0) => return,
-            Ok(_) => break true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-            Err(_) => return,
-        }
-    };
-    if !pending {
-        // Dropping the last handle closes the socket with an orderly end.
-        return;
-    }
-    if stream.set_nonblocking(false).is_ok() {
-        linger(stream, config);
-    }
-}
-
 /// Ends our side, then reads and discards what the peer still sends until
 /// it closes, within the drain bounds: closing a socket with unread input
 /// sends RST, and the peer may then lose the response (SCGI.md).
@@ -401,7 +370,10 @@ impl Request {
         // here; they are past the body once the body is read.
         let read_all = self.body_remaining() == 0 && self.pos == self.buf.len();
         match &result {
-            Ok(()) if read_all => close_or_linger(&stream, &self.config),
+            // Nothing unread: close at once rather than wait for the peer's
+            // close (this worker held for one more round trip of the web
+            // server's event loop, on every request).
+            Ok(()) if read_all && matches!(stream.has_pending_input(), Ok(false)) => {}
             Ok(()) => linger(&stream, &self.config),
             Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
         }

@@ -9,6 +9,8 @@
 //!   again when dropped.
 //! - [`Addr`]: a TCP or Unix socket address, as servers report their own
 //!   and their peers'.
+//! - [`has_pending_input`]: whether a connection has unread input, the
+//!   test each server makes before closing without a drain.
 //!
 //! Everything here is synchronous and std only: each runtime crate turns
 //! the bound std listener into its own listener type, and re-exports the
@@ -292,4 +294,37 @@ pub fn bind_unix(
     }
     socket.listen(opts.backlog)?;
     Ok((UnixListener::from(std::os::fd::OwnedFd::from(socket)), file))
+}
+
+/// Whether the peer has sent bytes not read yet, without reading them and
+/// without waiting, whatever the socket's blocking mode (one `recv` with
+/// `MSG_PEEK | MSG_DONTWAIT`). `Ok(false)` when nothing is pending or the
+/// peer has closed its side.
+///
+/// Closing a socket with unread input makes the kernel send RST, which can
+/// destroy a response the peer has not read yet; so the servers close at
+/// once only a connection whose request was read to its end and for which
+/// this says `false`, and drain the others.
+///
+/// Elsewhere than on Unix it answers `Ok(true)` (assume input is pending,
+/// so the caller drains).
+#[cfg(unix)]
+pub fn has_pending_input(socket: &impl std::os::fd::AsFd) -> io::Result<bool> {
+    let mut byte = [std::mem::MaybeUninit::uninit()];
+    loop {
+        match socket2::SockRef::from(socket)
+            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        {
+            Ok(n) => return Ok(n > 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// See the Unix version: here it always answers `Ok(true)`.
+#[cfg(not(unix))]
+pub fn has_pending_input<S>(_socket: &S) -> io::Result<bool> {
+    Ok(true)
 }

@@ -110,3 +110,40 @@ mod unix {
         std::fs::remove_file(&moved).unwrap();
     }
 }
+
+/// `has_pending_input` sees unread bytes without taking them, in blocking
+/// mode too, and says `false` when nothing is pending or the peer closed.
+#[cfg(unix)]
+#[test]
+fn pending_input_is_peeked() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut client =
+        std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    assert!(!scgi_net::has_pending_input(&server).expect("nothing sent"));
+    client.write_all(b"xy").expect("write");
+    // Loopback delivers at once, but allow for scheduling.
+    let start = std::time::Instant::now();
+    while !scgi_net::has_pending_input(&server).expect("peek") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "never pending"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let mut got = [0u8; 2];
+    server
+        .read_exact(&mut got)
+        .expect("the bytes are still there");
+    assert_eq!(&got, b"xy");
+    assert!(!scgi_net::has_pending_input(&server).expect("all read"));
+    drop(client);
+    let start = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    // The peer's end: no input pending, not an error.
+    while server.read(&mut byte).expect("eof") != 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+    assert!(!scgi_net::has_pending_input(&server).expect("closed peer"));
+}

@@ -162,18 +162,10 @@ macro_rules! each {
 }
 
 impl Stream {
-    /// Whether the peer has sent anything not read yet: one non-blocking
-    /// read. `Ok(false)` when nothing is pending or the peer has closed.
+    /// Whether the peer has sent anything not read yet (peeked, without
+    /// waiting: [`scgi_net::has_pending_input`]).
     pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
-        let mut byte = [0u8; 1];
-        loop {
-            match each!(self, s => s.try_read(&mut byte)) {
-                Ok(n) => return Ok(n > 0),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        each!(self, s => scgi_net::has_pending_input(s))
     }
 
     /// The address of the peer (the web server).
