@@ -14,6 +14,10 @@
 //!   [`encode_error_response`] writes a whole plain-text error answer.
 //! - [`encode_request`]: the client side, for proxies, tests and fuzzing.
 //! - [`ResponseParser`]: reads a backend's response head (client side).
+//! - [`server`]: the server side of a connection as a state machine (every
+//!   decision about how a request lives and dies: deadlines, error answers,
+//!   `204` for a handler that wrote nothing, reset, drain), which the
+//!   runtime crates drive.
 //!
 //! # The decoder's contract
 //!
@@ -173,6 +177,7 @@ mod headers;
 pub mod http;
 mod request;
 mod response;
+pub mod server;
 mod status;
 
 pub use client::{

@@ -1,0 +1,1126 @@
+//! The server side of one connection, as a state machine: every decision
+//! about how a request lives and dies, written once for every runtime.
+//!
+//! A runtime crate (`scgi-blocking`, `scgi-tokio`, `scgi-async-std`) owns
+//! the socket, the buffers and the timers. It feeds a [`Connection`] what
+//! happened (bytes read, end of input, a deadline passed, the handler wrote
+//! or ended) and does what the answer says. The machine holds no buffer and
+//! never reads a clock: time comes in as a [`Timestamp`] the driver passes
+//! (an [`Instant`](std::time::Instant), or a plain
+//! [`Duration`](core::time::Duration) since any origin, which is what the
+//! tests use as a fake clock).
+//!
+//! # The lifecycle
+//!
+//! 1. **Head.** The driver reads into its buffer and passes the whole
+//!    buffer to [`Connection::decode_head`] until it says
+//!    [`HeadStep::Ready`]. The whole head must arrive before
+//!    [`head_deadline`](Connection::head_deadline) (slowloris defence);
+//!    when it passes, [`head_timed_out`](Connection::head_timed_out) says
+//!    what to do. End of input goes to [`head_eof`](Connection::head_eof).
+//!    A refused head ends the connection with an [`Ending`] (400, 408, 413,
+//!    431) and never reaches a handler.
+//! 2. **Request.** The handler reads the body: the driver passes the bytes
+//!    it holds to [`body`](Connection::body), which says how many of them
+//!    are body. Each wait for body bytes is bounded by
+//!    [`body_deadline`](Connection::body_deadline); each wait of a write
+//!    for the peer, by [`write_deadline`](Connection::write_deadline).
+//!    The driver reports the handler's writes ([`wrote`](Connection::wrote))
+//!    and the bytes that reached the socket ([`sent`](Connection::sent)).
+//! 3. **End.** When the handler returns (or fails, panics, or the request
+//!    is dropped), [`end`](Connection::end) gives the [`Ending`]: what to
+//!    send (the buffered response, `204 No Content` for a handler that
+//!    wrote nothing, an error answer, nothing) and how to close
+//!    ([`Then`]): at once, after checking that nothing is pending, after a
+//!    half-close and a bounded drain, or with a reset.
+//! 4. **Drain.** [`start_drain`](Connection::start_drain) gives the drain's
+//!    deadline and byte limit.
+//!
+//! ```
+//! use core::time::Duration;
+//! use scgi_proto::server::{Config, Connection, Ending, HeadStep, Outcome, Reply, Then};
+//!
+//! let config = Config::DEFAULT;
+//! let wire = b"24:CONTENT_LENGTH\x000\x00SCGI\x001\x00,";
+//! // Any clock: here the time since the connection was accepted.
+//! let mut conn = Connection::new(&config, Duration::ZERO);
+//! assert_eq!(conn.head_deadline(), Some(Duration::from_secs(30)));
+//! let HeadStep::Ready(head) = conn.decode_head(wire) else { panic!() };
+//! assert_eq!(head.content_length(), 0);
+//! // The handler returns without writing: the server answers 204, and
+//! // closes at once if the peer sent nothing more.
+//! let ending = conn.end(Outcome::Done, true);
+//! assert_eq!(ending, Ending { reply: Reply::NoContent, then: Then::CloseUnlessPending });
+//! ```
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::decoder::{Decoder, Head, Step};
+use crate::error::{EncodeError, Error};
+
+/// A point in time, as the driver's clock gives it. Implemented for
+/// [`Duration`] (time since an origin of the driver's choice, and the fake
+/// clock of tests) and, with the `std` feature, for
+/// [`std::time::Instant`].
+pub trait Timestamp: Copy + Ord {
+    /// `self + d`, or `None` when that is past what the clock can hold (a
+    /// timeout of [`Duration::MAX`]): the deadline never comes.
+    fn checked_add(self, d: Duration) -> Option<Self>;
+}
+
+impl Timestamp for Duration {
+    fn checked_add(self, d: Duration) -> Option<Self> {
+        Duration::checked_add(self, d)
+    }
+}
+
+#[cfg(feature = "std")]
+impl Timestamp for std::time::Instant {
+    fn checked_add(self, d: Duration) -> Option<Self> {
+        std::time::Instant::checked_add(&self, d)
+    }
+}
+
+/// The shortest timeout: a zero setting is read as this (a socket refuses a
+/// zero timeout, and "expire before the first read" serves no one).
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// `now + timeout`, or `None` (never) when the clock cannot hold it.
+fn after<I: Timestamp>(now: I, timeout: Duration) -> Option<I> {
+    now.checked_add(timeout.max(MIN_TIMEOUT))
+}
+
+/// While the head is incomplete, each read asks for room for at least this
+/// many bytes: a typical head (nginx and Apache send 0.4-1 KiB) arrives in
+/// one read.
+pub const HEAD_READ_MIN: usize = 2 * 1024;
+
+/// While the head is incomplete, each read asks for at most this much room
+/// (however large the head still to come): a claimed 64 KiB head grows the
+/// buffer as the bytes arrive, not up front.
+pub const HEAD_READ_MAX: usize = 16 * 1024;
+
+/// A server's settings, the same on every runtime: the lifecycle's
+/// timeouts and drain bounds, the connection cap, the shutdown grace, the
+/// worker count of thread-pool runtimes, and the decoder's limits and
+/// policies. Plain data with documented defaults ([`Config::DEFAULT`]);
+/// change a field or use the `with_*` methods.
+///
+/// | field | default |
+/// | --- | --- |
+/// | [`head_timeout`](Config::head_timeout) | 30 s |
+/// | [`body_timeout`](Config::body_timeout) | 60 s |
+/// | [`write_timeout`](Config::write_timeout) | 60 s |
+/// | [`drain_timeout`](Config::drain_timeout) | 1 s |
+/// | [`drain_limit`](Config::drain_limit) | 4 MiB |
+/// | [`max_connections`](Config::max_connections) | 1 024 |
+/// | [`shutdown_timeout`](Config::shutdown_timeout) | 30 s |
+/// | [`workers`](Config::workers) | 0: 4 × available parallelism (at least 4) |
+/// | [`proto`](Config::proto) | [`crate::Config::DEFAULT`] (64 KiB head, no body limit, strict) |
+///
+/// Extreme values mean something and never panic: a zero timeout is read
+/// as [`MIN_TIMEOUT`] (1 ms); a timeout too large for the clock
+/// ([`Duration::MAX`]) never expires; a zero `max_connections` is read as 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Config {
+    /// The longest a connection may take to deliver its whole header
+    /// netstring, from its acceptance: the defence against clients that
+    /// trickle a head byte by byte (slowloris). A client that has sent part
+    /// of a head by then gets `408 Request Timeout`; one that sent nothing
+    /// is closed quietly.
+    pub head_timeout: Duration,
+    /// The longest one read of the body may wait for data. The read then
+    /// fails with a timeout, and a handler that gives up answers `408`.
+    pub body_timeout: Duration,
+    /// The longest one write of the response may wait for the peer to
+    /// accept data (a peer that stops reading). The write then fails with
+    /// a timeout.
+    pub write_timeout: Duration,
+    /// After a response to a request that was not read to its end, the
+    /// server shuts down its sending side and reads (and discards) what the
+    /// peer still sends, until the peer closes, for at most this long. A
+    /// connection closed with unread input makes the kernel send RST, and
+    /// the peer may lose the response (an early 413, a handler that ignored
+    /// the body, nginx's surplus after a short `CONTENT_LENGTH`). A request
+    /// read to its end, with nothing pending behind it, is closed at once.
+    pub drain_timeout: Duration,
+    /// The most bytes read while draining (see
+    /// [`drain_timeout`](Config::drain_timeout)).
+    pub drain_limit: u64,
+    /// Open connections at most: accepted and not yet closed (an upgraded
+    /// connection counts until it is dropped). Past it, new connections
+    /// wait in the kernel's listen backlog. Each open connection holds a
+    /// file descriptor: keep this under the process's `RLIMIT_NOFILE`.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for the requests in flight. Past
+    /// it the remaining connections are closed without a word (their
+    /// handlers see I/O errors, or their futures are dropped).
+    pub shutdown_timeout: Duration,
+    /// Worker threads, for runtimes that serve on a pool of threads
+    /// (`scgi-blocking`): how many requests run at once. 0, the default,
+    /// means 4 × the available parallelism, at least 4. The async runtimes
+    /// run one task per connection, bounded by
+    /// [`max_connections`](Config::max_connections), and ignore it.
+    pub workers: usize,
+    /// Protocol limits and policies, checked by the decoder.
+    pub proto: crate::Config,
+}
+
+impl Config {
+    /// The defaults (see the table above).
+    pub const DEFAULT: Config = Config {
+        head_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(60),
+        drain_timeout: Duration::from_secs(1),
+        drain_limit: 4 * 1024 * 1024,
+        max_connections: 1024,
+        shutdown_timeout: Duration::from_secs(30),
+        workers: 0,
+        proto: crate::Config::DEFAULT,
+    };
+
+    /// [`max_connections`](Config::max_connections), at least 1.
+    #[must_use]
+    pub const fn connection_cap(&self) -> usize {
+        if self.max_connections == 0 {
+            1
+        } else {
+            self.max_connections
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::DEFAULT
+    }
+}
+
+macro_rules! setters {
+    ($($name:ident: $field:ident: $ty:ty;)*) => {
+        impl Config {
+            $(
+                #[doc = concat!("Returns this configuration with [`", stringify!($field), "`](Config::", stringify!($field), ") set.")]
+                #[must_use]
+                pub const fn $name(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_head_timeout: head_timeout: Duration;
+    with_body_timeout: body_timeout: Duration;
+    with_write_timeout: write_timeout: Duration;
+    with_drain_timeout: drain_timeout: Duration;
+    with_drain_limit: drain_limit: u64;
+    with_max_connections: max_connections: usize;
+    with_shutdown_timeout: shutdown_timeout: Duration;
+    with_workers: workers: usize;
+    with_proto: proto: crate::Config;
+}
+
+/// What [`Connection::decode_head`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadStep {
+    /// The head is incomplete: read more, append it, and call again with
+    /// the whole buffer. `room` is how much free room to offer the read:
+    /// at least [`HEAD_READ_MIN`], at most [`HEAD_READ_MAX`] past what the
+    /// decoder knows is missing.
+    Read {
+        /// Free room to offer the next read.
+        room: usize,
+    },
+    /// The head is complete and valid: `buf[..head.wire_len()]`; what
+    /// follows it in the buffer is body (pass it to
+    /// [`Connection::body`]). Serve the request.
+    Ready(Head),
+    /// The head is refused: log the error, then carry out the ending (an
+    /// error answer, then a drain). No handler sees the request.
+    Refused(Error, Ending),
+}
+
+/// What a handler's run came to, for [`Connection::end`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The handler returned successfully (or dropped the request).
+    Done,
+    /// The handler returned an error or panicked.
+    Failed,
+    /// The request was accepted but never handed to a handler: the server
+    /// shut down while it waited in a queue.
+    Unserved,
+    /// The shutdown deadline passed while the request was in flight.
+    Forced,
+}
+
+/// What to send before closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing more.
+    Nothing,
+    /// The response bytes the driver still buffers for the handler (if
+    /// any).
+    Buffered,
+    /// `Status: 204 No Content` ([`crate::NO_CONTENT`]): the handler wrote
+    /// nothing, and an empty CGI response is not valid.
+    NoContent,
+    /// A complete error answer instead of anything buffered (which the
+    /// driver discards): see [`Answer::encode`].
+    Answer(Answer),
+}
+
+/// How to close, once what [`Reply`] says is sent. If sending fails, the
+/// driver just closes: the peer is gone or stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Then {
+    /// Close now.
+    Close,
+    /// The request was read to its end: close now if the peer has sent
+    /// nothing more (ask the socket without blocking), else as
+    /// [`Then::Drain`]. Closing at once saves holding the connection for
+    /// one more round trip of the web server's event loop on every request.
+    CloseUnlessPending,
+    /// Shut down the sending side, read and discard what the peer still
+    /// sends until it closes, within [`Connection::start_drain`]'s bounds,
+    /// then close: closing a socket with unread input sends RST, and the
+    /// peer may then lose the response (an early 413, an unread body,
+    /// nginx's surplus after a short `CONTENT_LENGTH`).
+    Drain,
+    /// Shut down the sending side and close, without draining: the peer
+    /// is the one stalling (a head timeout), so waiting on it helps no one.
+    HalfClose,
+    /// Close with a reset (`SO_LINGER` 0): part of the response is out and
+    /// the rest will never be; ending it cleanly would pass a truncated
+    /// response off as complete.
+    Reset,
+}
+
+/// How a connection ends: what to send, then how to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// What to send.
+    pub reply: Reply,
+    /// How to close after sending it.
+    pub then: Then,
+}
+
+/// An error answer the server sends itself: a status and a short
+/// plain-text detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status: 400, 408, 413, 431, 500 or 503.
+    pub status: u16,
+    /// What went wrong, for the body of the answer (and the log).
+    pub detail: Detail,
+}
+
+impl Answer {
+    /// The whole answer (head and body) into `buf`, as
+    /// [`encode_error_response`](crate::encode_error_response) writes it;
+    /// 512 bytes always suffice.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        crate::encode_error_response(buf, self.status, &self.detail)
+    }
+
+    /// The whole answer in a new buffer.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
+        // Only statuses with a reason phrase are ever built here, so
+        // encoding cannot fail.
+        crate::error_response(self.status, &self.detail).unwrap_or_default()
+    }
+}
+
+/// The detail of an [`Answer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// The decoder's error.
+    Decoder(Error),
+    /// A fixed explanation.
+    Text(&'static str),
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Decoder(e) => e.fmt(f),
+            Detail::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Why reading the body failed, from [`Connection::body_eof`] or
+/// [`Connection::body_timed_out`]. The connection remembers it: a handler
+/// that then fails gets this answer instead of a 500.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// The peer closed its side inside the body (the decoder's error);
+    /// answered 400.
+    Incomplete(Error),
+    /// No body byte came within the body timeout; answered 408.
+    TimedOut,
+}
+
+impl BodyError {
+    /// The answer a handler that fails after this error gets.
+    #[must_use]
+    pub const fn answer(&self) -> Answer {
+        match self {
+            BodyError::Incomplete(_) => Answer {
+                status: 400,
+                detail: Detail::Text("request body incomplete"),
+            },
+            BodyError::TimedOut => Answer {
+                status: 408,
+                detail: Detail::Text("request body not received in time"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Incomplete(e) => e.fmt(f),
+            BodyError::TimedOut => f.write_str("no request body data within the body timeout"),
+        }
+    }
+}
+
+impl core::error::Error for BodyError {}
+
+/// What a connection's end of input before a complete head means, from
+/// [`Connection::head_eof`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadEof {
+    /// Closed before the first byte: normal and quiet (Apache opens and
+    /// closes a connection without a byte when it answers a chunked
+    /// request with 411 itself). Close.
+    Quiet,
+    /// Closed inside the head: log the error, then carry out the ending.
+    Refused(Error, Ending),
+}
+
+/// What happens when the head deadline passes, from
+/// [`Connection::head_timed_out`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadTimeout {
+    /// Nothing was received: an idle connection. Close quietly.
+    Idle,
+    /// Part of a head was received (this many bytes): answer `408` and
+    /// half-close, as the ending says.
+    Partial(usize, Ending),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading the head; `received` bytes so far.
+    Head { received: usize },
+    /// The head is out; a handler has the request.
+    Request,
+    /// [`Connection::end`] was called.
+    Ended,
+}
+
+/// The server side of one SCGI connection, from its acceptance to its
+/// close (see the [module docs](self) for the lifecycle). `I` is the
+/// driver's clock ([`Timestamp`]).
+///
+/// It holds the decoder, the deadlines and what the handler did (wrote,
+/// sent, failed to read the body), and makes every decision a server makes
+/// about a connection; it allocates nothing and never panics.
+#[derive(Clone, Debug)]
+pub struct Connection<I> {
+    decoder: Decoder,
+    phase: Phase,
+    head_deadline: Option<I>,
+    body_timeout: Duration,
+    write_timeout: Duration,
+    drain_timeout: Duration,
+    drain_limit: u64,
+    /// The handler wrote response bytes (buffered or not).
+    written: bool,
+    /// Response bytes reached the socket.
+    sent: bool,
+    body_error: Option<BodyError>,
+}
+
+impl<I: Timestamp> Connection<I> {
+    /// A connection accepted at `now`: its head is due by `now +`
+    /// [`head_timeout`](Config::head_timeout).
+    #[must_use]
+    pub fn new(config: &Config, now: I) -> Self {
+        Connection {
+            decoder: Decoder::with_config(config.proto),
+            phase: Phase::Head { received: 0 },
+            head_deadline: after(now, config.head_timeout),
+            body_timeout: config.body_timeout,
+            write_timeout: config.write_timeout,
+            drain_timeout: config.drain_timeout,
+            drain_limit: config.drain_limit,
+            written: false,
+            sent: false,
+            body_error: None,
+        }
+    }
+
+    /// When the whole head must have arrived (`None`: never). Bound every
+    /// read of the head by it; once it passes, call
+    /// [`head_timed_out`](Connection::head_timed_out).
+    #[must_use]
+    pub fn head_deadline(&self) -> Option<I> {
+        self.head_deadline
+    }
+
+    /// Decodes the head from the driver's buffer (everything received so
+    /// far, from its first byte). See [`HeadStep`].
+    pub fn decode_head(&mut self, buf: &[u8]) -> HeadStep {
+        if let Phase::Head { received } = &mut self.phase {
+            *received = buf.len();
+        }
+        match self.decoder.decode(buf) {
+            Ok(Step::Head(head)) => {
+                self.phase = Phase::Request;
+                HeadStep::Ready(head)
+            }
+            Ok(Step::Partial { needed }) => HeadStep::Read {
+                room: needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX),
+            },
+            Err(e) => HeadStep::Refused(e, self.refuse(e)),
+            // The decoder reports the head before any body step; reaching
+            // here means the head was already delivered.
+            Ok(Step::Body(_) | Step::End) => {
+                let e = Error::IncompleteHead;
+                HeadStep::Refused(e, self.refuse(e))
+            }
+        }
+    }
+
+    fn refuse(&mut self, e: Error) -> Ending {
+        self.phase = Phase::Ended;
+        Ending {
+            reply: Reply::Answer(Answer {
+                status: e.status_hint(),
+                detail: Detail::Decoder(e),
+            }),
+            then: Then::Drain,
+        }
+    }
+
+    /// The peer ended its side before the head was complete.
+    pub fn head_eof(&mut self) -> HeadEof {
+        match self.decoder.finish() {
+            Ok(_) => {
+                self.phase = Phase::Ended;
+                HeadEof::Quiet
+            }
+            Err(e) => HeadEof::Refused(e, self.refuse(e)),
+        }
+    }
+
+    /// The head deadline passed before the head was complete.
+    pub fn head_timed_out(&mut self) -> HeadTimeout {
+        let received = match self.phase {
+            Phase::Head { received } => received,
+            _ => 0,
+        };
+        self.phase = Phase::Ended;
+        if received == 0 {
+            return HeadTimeout::Idle;
+        }
+        HeadTimeout::Partial(
+            received,
+            Ending {
+                reply: Reply::Answer(Answer {
+                    status: 408,
+                    detail: Detail::Text("request head not received in time"),
+                }),
+                then: Then::HalfClose,
+            },
+        )
+    }
+
+    /// How many bytes at the front of `avail` (bytes received after the
+    /// head, not yet consumed) are body; 0 once the body is complete. The
+    /// driver hands those to the handler and keeps the rest: bytes past the
+    /// body are the peer's (a `101` tunnel, nginx's surplus after a short
+    /// `CONTENT_LENGTH`).
+    pub fn body(&mut self, avail: &[u8]) -> usize {
+        match self.decoder.decode(avail) {
+            Ok(Step::Body(n)) => n,
+            _ => 0,
+        }
+    }
+
+    /// Body bytes not passed through [`body`](Connection::body) yet.
+    #[must_use]
+    pub fn body_remaining(&self) -> u64 {
+        self.decoder.remaining_body().unwrap_or(0)
+    }
+
+    /// The longest a body read that starts waiting at `now` may wait
+    /// (`None`: forever). Past it, call
+    /// [`body_timed_out`](Connection::body_timed_out).
+    #[must_use]
+    pub fn body_deadline(&self, now: I) -> Option<I> {
+        after(now, self.body_timeout)
+    }
+
+    /// The peer ended its side with body bytes outstanding: the read
+    /// fails with this error, and a handler that fails after it gets a
+    /// 400 (not a 500).
+    pub fn body_eof(&mut self) -> BodyError {
+        let e = match self.decoder.finish() {
+            Err(e) => e,
+            // With body bytes outstanding `finish` always errs; keep an
+            // accurate error all the same.
+            Ok(_) => Error::IncompleteBody {
+                missing: self.body_remaining(),
+            },
+        };
+        let error = BodyError::Incomplete(e);
+        self.body_error = Some(error);
+        error
+    }
+
+    /// A body read waited past its deadline: the read fails with this
+    /// error, and a handler that fails after it gets a 408.
+    pub fn body_timed_out(&mut self) -> BodyError {
+        self.body_error = Some(BodyError::TimedOut);
+        BodyError::TimedOut
+    }
+
+    /// The longest a write that starts waiting for the peer at `now` may
+    /// wait (`None`: forever). Past it the write fails with a timeout.
+    #[must_use]
+    pub fn write_deadline(&self, now: I) -> Option<I> {
+        after(now, self.write_timeout)
+    }
+
+    /// The handler wrote response bytes (into the driver's buffer or
+    /// straight to the socket).
+    pub fn wrote(&mut self) {
+        self.written = true;
+    }
+
+    /// Response bytes reached the socket: from now on a failure can no
+    /// longer become a clean error answer.
+    pub fn sent(&mut self) {
+        self.sent = true;
+    }
+
+    /// Whether the handler wrote anything.
+    #[must_use]
+    pub fn has_written(&self) -> bool {
+        self.written
+    }
+
+    /// Whether response bytes reached the socket.
+    #[must_use]
+    pub fn has_sent(&self) -> bool {
+        self.sent
+    }
+
+    /// Why the body could not be read, if it could not.
+    #[must_use]
+    pub fn body_error(&self) -> Option<BodyError> {
+        self.body_error
+    }
+
+    /// The request is over: the handler ended with `outcome`. `read_to_end`
+    /// says whether the driver holds no received byte that was not handed
+    /// out (nothing buffered past the body); with the body read too, the
+    /// connection may close without draining. Call once; later calls say
+    /// to close.
+    pub fn end(&mut self, outcome: Outcome, read_to_end: bool) -> Ending {
+        if self.phase == Phase::Ended {
+            return Ending {
+                reply: Reply::Nothing,
+                then: Then::Close,
+            };
+        }
+        self.phase = Phase::Ended;
+        let then = if read_to_end && self.body_remaining() == 0 {
+            Then::CloseUnlessPending
+        } else {
+            Then::Drain
+        };
+        let reply = match outcome {
+            Outcome::Forced => {
+                return Ending {
+                    reply: Reply::Nothing,
+                    then: Then::Close,
+                };
+            }
+            Outcome::Failed if self.sent => {
+                return Ending {
+                    reply: Reply::Nothing,
+                    then: Then::Reset,
+                };
+            }
+            Outcome::Done if self.written => Reply::Buffered,
+            Outcome::Done => Reply::NoContent,
+            Outcome::Failed => Reply::Answer(self.body_error.map_or(
+                Answer {
+                    status: 500,
+                    detail: Detail::Text("the handler failed"),
+                },
+                |e| e.answer(),
+            )),
+            Outcome::Unserved => Reply::Answer(Answer {
+                status: 503,
+                detail: Detail::Text("the server shut down before handling the request"),
+            }),
+        };
+        Ending { reply, then }
+    }
+
+    /// Starts draining at `now` (see [`Then::Drain`]): read and discard
+    /// until the peer closes, the deadline passes (`None`: never), or
+    /// `limit` bytes were read, whichever comes first.
+    #[must_use]
+    pub fn start_drain(&self, now: I) -> Drain<I> {
+        Drain {
+            deadline: after(now, self.drain_timeout),
+            limit: self.drain_limit,
+        }
+    }
+}
+
+/// A drain's bounds, from [`Connection::start_drain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain<I> {
+    /// Stop reading at this time (`None`: only the peer's close or the
+    /// limit stops it).
+    pub deadline: Option<I>,
+    /// Stop after reading this many bytes.
+    pub limit: u64,
+}
+
+/// `METHOD URI` of a request, for log lines: `GET /path?q`, with bytes
+/// that are not printable ASCII escaped, `-` for what is missing.
+#[derive(Clone, Copy, Debug)]
+pub struct Describe<'a>(pub crate::Headers<'a>);
+
+impl fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.0.method().unwrap_or("-"),
+            self.0.request_uri().unwrap_or(b"-").escape_ascii()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn get() -> &'static [u8] {
+        b"24:CONTENT_LENGTH\x000\x00SCGI\x001\x00,"
+    }
+
+    fn post5() -> &'static [u8] {
+        b"24:CONTENT_LENGTH\x005\x00SCGI\x001\x00,hello"
+    }
+
+    fn conn() -> Connection<Duration> {
+        Connection::new(&Config::DEFAULT, S(100))
+    }
+
+    fn ready(conn: &mut Connection<Duration>, wire: &[u8]) -> Head {
+        match conn.decode_head(wire) {
+            HeadStep::Ready(head) => head,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn answer(ending: Ending) -> (u16, Then) {
+        match ending.reply {
+            Reply::Answer(a) => (a.status, ending.then),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c, Config::DEFAULT);
+        assert_eq!(c.head_timeout, S(30));
+        assert_eq!(c.body_timeout, S(60));
+        assert_eq!(c.write_timeout, S(60));
+        assert_eq!(c.drain_timeout, S(1));
+        assert_eq!(c.drain_limit, 4 << 20);
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.shutdown_timeout, S(30));
+        assert_eq!(c.workers, 0);
+        assert_eq!(c.connection_cap(), 1024);
+        assert_eq!(c.with_max_connections(0).connection_cap(), 1);
+    }
+
+    #[test]
+    fn head_deadline_counts_from_acceptance() {
+        let c = conn();
+        assert_eq!(c.head_deadline(), Some(S(130)));
+        let c = Connection::new(&Config::DEFAULT.with_head_timeout(S(5)), S(7));
+        assert_eq!(c.head_deadline(), Some(S(12)));
+    }
+
+    #[test]
+    fn zero_timeouts_mean_one_millisecond() {
+        let config = Config::DEFAULT
+            .with_head_timeout(Duration::ZERO)
+            .with_body_timeout(Duration::ZERO)
+            .with_write_timeout(Duration::ZERO)
+            .with_drain_timeout(Duration::ZERO);
+        let c = Connection::new(&config, S(1));
+        let ms = S(1) + MIN_TIMEOUT;
+        assert_eq!(c.head_deadline(), Some(ms));
+        assert_eq!(c.body_deadline(S(1)), Some(ms));
+        assert_eq!(c.write_deadline(S(1)), Some(ms));
+        assert_eq!(c.start_drain(S(1)).deadline, Some(ms));
+    }
+
+    #[test]
+    fn huge_timeouts_never_expire() {
+        let config = Config::DEFAULT
+            .with_head_timeout(Duration::MAX)
+            .with_body_timeout(Duration::MAX)
+            .with_write_timeout(Duration::MAX)
+            .with_drain_timeout(Duration::MAX);
+        let c = Connection::new(&config, S(1));
+        assert_eq!(c.head_deadline(), None);
+        assert_eq!(c.body_deadline(S(1)), None);
+        assert_eq!(c.write_deadline(S(1)), None);
+        assert_eq!(c.start_drain(S(1)).deadline, None);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn instants_work_and_do_not_overflow() {
+        let now = std::time::Instant::now();
+        let c = Connection::new(&Config::DEFAULT.with_head_timeout(Duration::MAX), now);
+        assert_eq!(c.head_deadline(), None);
+        assert_eq!(c.body_deadline(now), Some(now + S(60)));
+    }
+
+    #[test]
+    fn head_reads_ask_for_bounded_room() {
+        let mut c = conn();
+        assert_eq!(
+            c.decode_head(b""),
+            HeadStep::Read {
+                room: HEAD_READ_MIN
+            }
+        );
+        // A claimed 60 000-byte block: room grows with what arrives, not up
+        // front.
+        assert_eq!(
+            c.decode_head(b"60000:"),
+            HeadStep::Read {
+                room: HEAD_READ_MAX
+            }
+        );
+    }
+
+    #[test]
+    fn a_head_in_pieces_is_ready_once_whole() {
+        let wire = post5();
+        let mut c = conn();
+        for end in 0..28 {
+            assert!(
+                matches!(c.decode_head(&wire[..end]), HeadStep::Read { .. }),
+                "{end}"
+            );
+        }
+        let head = ready(&mut c, wire);
+        assert_eq!(head.wire_len(), 28);
+        assert_eq!(c.body_remaining(), 5);
+        assert_eq!(c.body(&wire[28..30]), 2);
+        assert_eq!(c.body(b"llo, and more"), 3);
+        assert_eq!(c.body(b", and more"), 0);
+        assert_eq!(c.body_remaining(), 0);
+    }
+
+    #[test]
+    fn refused_heads_get_the_decoder_status_then_a_drain() {
+        let cases: [(&[u8], u16); 3] = [
+            (b"GET / HTTP/1.1\r\n", 400),
+            (b"99999999:", 431),
+            (b"24:CONTENT_LENGTH\x009\x00SCGI\x001\x00,", 413),
+        ];
+        for (wire, status) in cases {
+            let config = Config::DEFAULT.with_proto(
+                crate::Config::DEFAULT.with_limits(crate::Limits::DEFAULT.with_max_body(Some(8))),
+            );
+            let mut c = Connection::new(&config, S(0));
+            let HeadStep::Refused(e, ending) = c.decode_head(wire) else {
+                panic!("{wire:?}")
+            };
+            assert_eq!(e.status_hint(), status);
+            assert_eq!(answer(ending), (status, Then::Drain));
+            let Reply::Answer(a) = ending.reply else {
+                unreachable!()
+            };
+            assert_eq!(a.detail, Detail::Decoder(e));
+            // Nothing else happens on this connection.
+            assert_eq!(c.end(Outcome::Done, true).then, Then::Close);
+        }
+    }
+
+    #[test]
+    fn eof_before_any_byte_is_quiet() {
+        let mut c = conn();
+        assert_eq!(
+            c.decode_head(b""),
+            HeadStep::Read {
+                room: HEAD_READ_MIN
+            }
+        );
+        assert_eq!(c.head_eof(), HeadEof::Quiet);
+    }
+
+    #[test]
+    fn eof_inside_the_head_is_a_400_then_a_drain() {
+        let mut c = conn();
+        let _ = c.decode_head(b"24:CONT");
+        let HeadEof::Refused(e, ending) = c.head_eof() else {
+            panic!()
+        };
+        assert_eq!(e, Error::IncompleteHead);
+        assert_eq!(answer(ending), (400, Then::Drain));
+    }
+
+    #[test]
+    fn head_timeout_is_quiet_when_idle_and_408_when_partial() {
+        let mut c = conn();
+        let _ = c.decode_head(b"");
+        assert_eq!(c.head_timed_out(), HeadTimeout::Idle);
+
+        let mut c = conn();
+        let _ = c.decode_head(b"24:CON");
+        let HeadTimeout::Partial(6, ending) = c.head_timed_out() else {
+            panic!()
+        };
+        // The peer is stalling: no drain.
+        assert_eq!(answer(ending), (408, Then::HalfClose));
+    }
+
+    #[test]
+    fn a_handler_that_wrote_nothing_gets_204() {
+        let mut c = conn();
+        ready(&mut c, get());
+        assert_eq!(
+            c.end(Outcome::Done, true),
+            Ending {
+                reply: Reply::NoContent,
+                then: Then::CloseUnlessPending
+            }
+        );
+    }
+
+    #[test]
+    fn a_handler_that_wrote_gets_its_buffer_flushed() {
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote();
+        assert_eq!(
+            c.end(Outcome::Done, true),
+            Ending {
+                reply: Reply::Buffered,
+                then: Then::CloseUnlessPending
+            }
+        );
+    }
+
+    #[test]
+    fn unread_body_or_surplus_means_drain() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        c.wrote();
+        // The body was not read.
+        assert_eq!(c.end(Outcome::Done, true).then, Then::Drain);
+
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.body(b"hello"), 5);
+        // Bytes past the body sit in the driver's buffer.
+        assert_eq!(c.end(Outcome::Done, false).then, Then::Drain);
+    }
+
+    #[test]
+    fn failure_before_sending_is_500() {
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote(); // buffered, not sent: discarded for the answer
+        assert_eq!(
+            answer(c.end(Outcome::Failed, true)),
+            (500, Then::CloseUnlessPending)
+        );
+    }
+
+    #[test]
+    fn failure_after_sending_is_a_reset() {
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote();
+        c.sent();
+        assert_eq!(
+            c.end(Outcome::Failed, true),
+            Ending {
+                reply: Reply::Nothing,
+                then: Then::Reset
+            }
+        );
+    }
+
+    #[test]
+    fn failure_after_a_body_error_answers_for_the_body() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.body(b"he"), 2);
+        let e = c.body_eof();
+        assert_eq!(
+            e,
+            BodyError::Incomplete(Error::IncompleteBody { missing: 3 })
+        );
+        assert_eq!(c.body_error(), Some(e));
+        // The peer closed its side: nothing to drain.
+        assert_eq!(
+            answer(c.end(Outcome::Failed, true)),
+            (400, Then::CloseUnlessPending)
+        );
+
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.body_timed_out(), BodyError::TimedOut);
+        assert_eq!(answer(c.end(Outcome::Failed, true)), (408, Then::Drain));
+
+        // A handler that recovers from the body error and answers itself
+        // keeps its answer.
+        let mut c = conn();
+        ready(&mut c, post5());
+        let _ = c.body_timed_out();
+        c.wrote();
+        assert_eq!(c.end(Outcome::Done, true).reply, Reply::Buffered);
+    }
+
+    #[test]
+    fn unserved_requests_get_503() {
+        let mut c = conn();
+        ready(&mut c, get());
+        assert_eq!(
+            answer(c.end(Outcome::Unserved, true)),
+            (503, Then::CloseUnlessPending)
+        );
+    }
+
+    #[test]
+    fn forced_requests_close_without_a_word() {
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote();
+        assert_eq!(
+            c.end(Outcome::Forced, true),
+            Ending {
+                reply: Reply::Nothing,
+                then: Then::Close
+            }
+        );
+    }
+
+    #[test]
+    fn end_happens_once() {
+        let mut c = conn();
+        ready(&mut c, get());
+        assert_eq!(c.end(Outcome::Done, true).reply, Reply::NoContent);
+        assert_eq!(
+            c.end(Outcome::Failed, true),
+            Ending {
+                reply: Reply::Nothing,
+                then: Then::Close
+            }
+        );
+    }
+
+    #[test]
+    fn body_and_write_deadlines_count_from_each_wait() {
+        let config = Config::DEFAULT
+            .with_body_timeout(S(3))
+            .with_write_timeout(S(4))
+            .with_drain_timeout(S(2))
+            .with_drain_limit(10);
+        let c = Connection::new(&config, S(0));
+        assert_eq!(c.body_deadline(S(50)), Some(S(53)));
+        assert_eq!(c.write_deadline(S(50)), Some(S(54)));
+        assert_eq!(
+            c.start_drain(S(60)),
+            Drain {
+                deadline: Some(S(62)),
+                limit: 10
+            }
+        );
+    }
+
+    #[test]
+    fn answers_encode_in_512_bytes() {
+        let answers = [
+            Answer {
+                status: 400,
+                detail: Detail::Decoder(Error::MissingScgi),
+            },
+            BodyError::TimedOut.answer(),
+            BodyError::Incomplete(Error::IncompleteBody { missing: u64::MAX }).answer(),
+            Answer {
+                status: 431,
+                detail: Detail::Decoder(Error::HeadTooLarge {
+                    limit: usize::MAX,
+                    claimed: usize::MAX,
+                }),
+            },
+        ];
+        for a in answers {
+            let mut buf = [0u8; 512];
+            let n = a.encode(&mut buf).expect("fits");
+            let text = core::str::from_utf8(&buf[..n]).expect("utf-8");
+            assert!(text.starts_with("Status: "), "{text}");
+        }
+    }
+
+    #[test]
+    fn describe_escapes() {
+        let wire = b"58:CONTENT_LENGTH\x000\x00SCGI\x001\x00REQUEST_METHOD\x00GET\x00REQUEST_URI\x00/\xff\x00,";
+        let mut c = conn();
+        let head = ready(&mut c, wire);
+        let mut out = [0u8; 32];
+        let mut w = Buf(&mut out, 0);
+        use core::fmt::Write as _;
+        write!(w, "{}", Describe(head.headers(wire))).expect("fits");
+        assert_eq!(&w.0[..w.1], b"GET /\\xff");
+    }
+
+    struct Buf<'a>(&'a mut [u8], usize);
+    impl core::fmt::Write for Buf<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+}
