@@ -123,15 +123,14 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod config;
 mod net;
 mod request;
 mod server;
 
-pub use config::Config;
 #[cfg(unix)]
 pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
+pub use scgi_proto::server::Config;
 pub use server::{Server, ShutdownHandle};

@@ -5,33 +5,20 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use scgi_proto::{Decoder, Head, Headers, Step};
+use scgi_proto::server::{
+    Config, Connection, HeadEof, HeadStep, HeadTimeout, MIN_TIMEOUT, Outcome, Reply, Then,
+};
+use scgi_proto::{Head, Headers, NO_CONTENT};
 
-use crate::config::{Config, nonzero};
 use crate::net::{Addr, Stream};
 use crate::server::{Conn, Slot};
-
-/// Reads per call while the head is incomplete: at least a typical head
-/// (nginx and Apache send 0.4-1 KiB), at most this much past it.
-const HEAD_READ_MIN: usize = 2 * 1024;
-const HEAD_READ_MAX: usize = 16 * 1024;
 
 /// Response bytes are gathered up to this size before a write, so that a
 /// head and a short body leave in one segment and a failure before the
 /// first write can still become a clean 500.
 const OUT_CAP: usize = 8 * 1024;
-
-// What the server sends for a handler that wrote nothing.
-use scgi_proto::NO_CONTENT;
-
-/// How a handler ended, for [`Request::complete`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Done,
-    Failed,
-}
 
 /// A request whose head is read and validated: its headers, its body (read
 /// it through [`io::Read`]) and its response (write it through
@@ -57,21 +44,14 @@ pub struct Request {
     head: Head,
     /// Start of the unread bytes in `buf`: body, then whatever followed it.
     pos: usize,
-    /// In its body state: counts body bytes.
-    decoder: Decoder,
+    /// The lifecycle: body bookkeeping, what the handler did, the ending.
+    conn: Connection<Instant>,
     out: Vec<u8>,
-    /// Whether the handler wrote anything.
-    written: bool,
-    /// Whether response bytes reached the socket.
-    sent: bool,
-    /// The status to answer a failure with when the body could not be read.
-    body_status: Option<u16>,
     /// Whether the socket's read timeout is the body timeout yet (set on
     /// the first body read from the socket: most bodies come with the head,
     /// or are empty).
     body_timeout_set: bool,
     done: bool,
-    config: Arc<Config>,
     slot: Option<Slot>,
 }
 
@@ -92,54 +72,67 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// A socket timeout reaching `deadline` from `now` (`None`: no deadline,
+/// block), never zero (which sockets refuse).
+fn until(deadline: Option<Instant>, now: Instant) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(now).max(MIN_TIMEOUT))
+}
+
 /// Reads and validates a connection's head under the head timeout. Answers
 /// a malformed or stalled head itself and returns `None`, as for a
 /// connection closed before its first byte.
-pub(crate) fn read_head(conn: Conn, config: &Arc<Config>) -> Option<Request> {
+pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
     let Conn { stream, peer, slot } = conn;
-    if let Err(e) = stream.set_write_timeout(Some(nonzero(config.write_timeout))) {
+    let now = Instant::now();
+    let mut lc = Connection::new(config, now);
+    if let Err(e) = stream.set_write_timeout(until(lc.write_deadline(now), now)) {
         log::debug!("{peer}: {e}");
         return None;
     }
-    let deadline = Instant::now() + config.head_timeout;
-    let mut decoder = Decoder::with_config(config.proto);
-    let mut buf = Vec::with_capacity(HEAD_READ_MIN);
+    let mut buf = Vec::new();
     loop {
-        let needed = match decoder.decode(&buf) {
-            Ok(Step::Head(head)) => {
-                return Some(Request::new(stream, peer, buf, head, decoder, config, slot));
+        let room = match lc.decode_head(&buf) {
+            HeadStep::Ready(head) => {
+                return Some(Request {
+                    stream: Some(stream),
+                    peer,
+                    pos: head.wire_len(),
+                    buf,
+                    head,
+                    conn: lc,
+                    out: Vec::new(),
+                    body_timeout_set: false,
+                    done: false,
+                    slot: Some(slot),
+                });
             }
-            Ok(Step::Partial { needed }) => needed,
-            // The decoder reports the head before any body step.
-            Ok(Step::Body(_) | Step::End) => return None,
-            Err(e) => {
+            HeadStep::Read { room } => room,
+            HeadStep::Refused(e, ending) => {
                 log::warn!("{peer}: bad request: {e}");
-                answer(&stream, &error_response(e.status_hint(), &e), config);
+                let _ = settle(&stream, &peer, &lc, ending, &mut Vec::new());
                 return None;
             }
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            head_timed_out(&stream, &peer, &buf);
+        let now = Instant::now();
+        if lc.head_deadline().is_some_and(|d| d <= now) {
+            head_timed_out(&stream, &peer, &mut lc);
             return None;
         }
-        if let Err(e) = stream.set_read_timeout(Some(nonzero(left))) {
+        if let Err(e) = stream.set_read_timeout(until(lc.head_deadline(), now)) {
             log::debug!("{peer}: {e}");
             return None;
         }
         let len = buf.len();
-        buf.resize(len + needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX), 0);
+        buf.resize(len + room, 0);
         let read = (&*stream).read(&mut buf[len..]);
         buf.truncate(len + *read.as_ref().unwrap_or(&0));
         match read {
             Ok(0) => {
-                match decoder.finish() {
-                    // Apache opens and closes a connection without a byte
-                    // when it answers a chunked request (411) itself.
-                    Ok(_) => log::debug!("{peer}: closed before the first byte"),
-                    Err(e) => {
+                match lc.head_eof() {
+                    HeadEof::Quiet => log::debug!("{peer}: closed before the first byte"),
+                    HeadEof::Refused(e, ending) => {
                         log::warn!("{peer}: bad request: {e}");
-                        answer(&stream, &error_response(e.status_hint(), &e), config);
+                        let _ = settle(&stream, &peer, &lc, ending, &mut Vec::new());
                     }
                 }
                 return None;
@@ -147,7 +140,7 @@ pub(crate) fn read_head(conn: Conn, config: &Arc<Config>) -> Option<Request> {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => {
-                head_timed_out(&stream, &peer, &buf);
+                head_timed_out(&stream, &peer, &mut lc);
                 return None;
             }
             Err(e) => {
@@ -158,48 +151,67 @@ pub(crate) fn read_head(conn: Conn, config: &Arc<Config>) -> Option<Request> {
     }
 }
 
-fn head_timed_out(stream: &Stream, peer: &Addr, buf: &[u8]) {
-    if buf.is_empty() {
-        log::debug!("{peer}: no request within the head timeout; closing");
-        return;
+fn head_timed_out(stream: &Stream, peer: &Addr, lc: &mut Connection<Instant>) {
+    match lc.head_timed_out() {
+        HeadTimeout::Idle => log::debug!("{peer}: no request within the head timeout; closing"),
+        HeadTimeout::Partial(received, ending) => {
+            log::info!(
+                "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
+            );
+            let _ = settle(stream, peer, lc, ending, &mut Vec::new());
+        }
     }
-    log::info!(
-        "{peer}: request head incomplete after the head timeout ({} bytes); closing",
-        buf.len()
-    );
-    // No draining: the peer is the one stalling. Best effort, bounded by
-    // the write timeout.
-    let _ = (&*stream).write_all(&error_response(408, &"request head not received in time"));
-    let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// A complete plain-text error response (scgi-proto formats it), built
-/// whole so it leaves in one write. Only valid statuses are passed here.
-fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
-    scgi_proto::error_response(status, detail).unwrap_or_default()
-}
-
-/// Sends `response`, then closes politely.
-fn answer(stream: &Stream, response: &[u8], config: &Config) {
-    match (&*stream).write_all(response) {
-        Ok(()) => linger(stream, config),
-        Err(e) => log::debug!("sending an error response: {e}"),
+/// Carries out an [`Ending`](scgi_proto::server::Ending): sends what it
+/// says (`out` holds the handler's buffered bytes), then closes as it
+/// says. Returns the error of the send, if any (the connection then just
+/// closes).
+fn settle(
+    stream: &Stream,
+    peer: &Addr,
+    lc: &Connection<Instant>,
+    ending: scgi_proto::server::Ending,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let result = match ending.reply {
+        Reply::Nothing => Ok(()),
+        Reply::Buffered => flush_out(stream, out),
+        Reply::NoContent => (&*stream).write_all(NO_CONTENT),
+        Reply::Answer(answer) => (&*stream).write_all(&answer.to_vec()),
+    };
+    if let Err(e) = &result {
+        log::debug!("{peer}: sending the response: {e}");
+        return result;
     }
+    match ending.then {
+        Then::Close => {}
+        Then::CloseUnlessPending if matches!(stream.has_pending_input(), Ok(false)) => {}
+        Then::CloseUnlessPending | Then::Drain => drain(stream, lc),
+        Then::HalfClose => {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Then::Reset => stream.set_abortive_close(),
+    }
+    result
 }
 
 /// Ends our side, then reads and discards what the peer still sends until
-/// it closes, within the drain bounds: closing a socket with unread input
-/// sends RST, and the peer may then lose the response (SCGI.md).
-fn linger(stream: &Stream, config: &Config) {
+/// it closes, within the lifecycle's drain bounds.
+fn drain(stream: &Stream, lc: &Connection<Instant>) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
-    let deadline = Instant::now() + config.drain_timeout;
+    let bounds = lc.start_drain(Instant::now());
     let mut scratch = [0u8; 16 * 1024];
     let mut total = 0u64;
-    while total < config.drain_limit {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(nonzero(left))).is_err() {
+    while total < bounds.limit {
+        let now = Instant::now();
+        if bounds.deadline.is_some_and(|d| d <= now)
+            || stream
+                .set_read_timeout(until(bounds.deadline, now))
+                .is_err()
+        {
             break;
         }
         match (&*stream).read(&mut scratch) {
@@ -213,33 +225,6 @@ fn linger(stream: &Stream, config: &Config) {
 }
 
 impl Request {
-    fn new(
-        stream: Arc<Stream>,
-        peer: Addr,
-        buf: Vec<u8>,
-        head: Head,
-        decoder: Decoder,
-        config: &Arc<Config>,
-        slot: Slot,
-    ) -> Request {
-        Request {
-            stream: Some(stream),
-            peer,
-            pos: head.wire_len(),
-            buf,
-            head,
-            decoder,
-            out: Vec::new(),
-            written: false,
-            sent: false,
-            body_status: None,
-            body_timeout_set: false,
-            done: false,
-            config: Arc::clone(config),
-            slot: Some(slot),
-        }
-    }
-
     /// The request's headers: the CGI variables the web server sent, with
     /// typed accessors ([`method`](Headers::method),
     /// [`path`](Headers::path), [`query_string`](Headers::query_string),
@@ -258,7 +243,7 @@ impl Request {
     /// Body bytes not read yet.
     #[must_use]
     pub fn body_remaining(&self) -> u64 {
-        self.decoder.remaining_body().unwrap_or(0)
+        self.conn.body_remaining()
     }
 
     /// The address of the peer: the web server, not the HTTP client (that
@@ -326,16 +311,12 @@ impl Request {
     }
 
     /// `METHOD URI` for log lines.
-    pub(crate) fn describe(&self) -> String {
-        let h = self.headers();
-        format!(
-            "{} {}",
-            h.method().unwrap_or("-"),
-            h.request_uri().unwrap_or(b"-").escape_ascii()
-        )
+    pub(crate) fn describe(&self) -> scgi_proto::server::Describe<'_> {
+        scgi_proto::server::Describe(self.headers())
     }
 
-    /// Sends the response's end (or a fallback) and closes the connection.
+    /// Sends the response's end (or a fallback) and closes the connection,
+    /// as the lifecycle says.
     pub(crate) fn complete(&mut self, outcome: Outcome) -> io::Result<()> {
         if std::mem::replace(&mut self.done, true) {
             return Ok(());
@@ -343,41 +324,12 @@ impl Request {
         let Some(stream) = self.stream.take() else {
             return Ok(());
         };
-        let result = match outcome {
-            Outcome::Done => {
-                if !self.written {
-                    self.out.extend_from_slice(NO_CONTENT);
-                }
-                flush_out(&stream, &mut self.out, &mut self.sent)
-            }
-            Outcome::Failed if self.sent => {
-                // Part of the response is out; ending it cleanly would pass
-                // a truncated response off as complete.
-                stream.set_abortive_close();
-                return Ok(());
-            }
-            Outcome::Failed => {
-                let status = self.body_status.unwrap_or(500);
-                let detail = match status {
-                    500 => "the handler failed",
-                    408 => "request body not received in time",
-                    _ => "request body incomplete",
-                };
-                (&*stream).write_all(&error_response(status, &detail))
-            }
-        };
-        // Only bytes that arrived along with the head can be buffered
-        // here; they are past the body once the body is read.
-        let read_all = self.body_remaining() == 0 && self.pos == self.buf.len();
-        match &result {
-            // Nothing unread: close at once rather than wait for the peer's
-            // close (this worker held for one more round trip of the web
-            // server's event loop, on every request).
-            Ok(()) if read_all && matches!(stream.has_pending_input(), Ok(false)) => {}
-            Ok(()) => linger(&stream, &self.config),
-            Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
+        // Only bytes that arrived along with the head can be buffered here.
+        let ending = self.conn.end(outcome, self.pos == self.buf.len());
+        if matches!(ending.reply, Reply::Answer(_)) {
+            self.out.clear();
         }
-        result
+        settle(&stream, &self.peer, &self.conn, ending, &mut self.out)
     }
 
     fn stream(&self) -> io::Result<&Arc<Stream>> {
@@ -392,11 +344,10 @@ fn upgraded_error() -> io::Error {
     )
 }
 
-fn flush_out(stream: &Stream, out: &mut Vec<u8>, sent: &mut bool) -> io::Result<()> {
+fn flush_out(stream: &Stream, out: &mut Vec<u8>) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    *sent = true;
     let result = (&*stream).write_all(out);
     out.clear();
     result
@@ -412,41 +363,33 @@ impl Read for Request {
         if self.pos < self.buf.len() {
             let take = dst.len().min(self.buf.len() - self.pos);
             let avail = &self.buf[self.pos..self.pos + take];
-            let Ok(Step::Body(n)) = self.decoder.decode(avail) else {
-                return Ok(0);
-            };
+            let n = self.conn.body(avail);
             dst[..n].copy_from_slice(&avail[..n]);
             self.pos += n;
             return Ok(n);
         }
         let stream = Arc::clone(self.stream()?);
         if !self.body_timeout_set {
-            stream.set_read_timeout(Some(nonzero(self.config.body_timeout)))?;
+            let now = Instant::now();
+            stream.set_read_timeout(until(self.conn.body_deadline(now), now))?;
             self.body_timeout_set = true;
         }
         let max = usize::try_from(remaining).map_or(dst.len(), |r| r.min(dst.len()));
         loop {
             match (&*stream).read(&mut dst[..max]) {
                 Ok(0) => {
-                    let e = match self.decoder.finish() {
-                        Err(e) => e,
-                        Ok(_) => return Ok(0),
-                    };
-                    self.body_status = Some(e.status_hint());
+                    let e = self.conn.body_eof();
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, e));
                 }
                 Ok(n) => {
                     // Bookkeeping only: `n` is within the body.
-                    let _ = self.decoder.decode(&dst[..n]);
+                    self.conn.body(&dst[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
-                    self.body_status = Some(408);
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no request body data within the body timeout",
-                    ));
+                    let e = self.conn.body_timed_out();
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, e));
                 }
                 Err(e) => return Err(e),
             }
@@ -460,12 +403,13 @@ impl Write for Request {
         if data.is_empty() {
             return Ok(0);
         }
-        self.written = true;
-        if self.out.len() + data.len() > OUT_CAP {
-            flush_out(stream, &mut self.out, &mut self.sent)?;
+        self.conn.wrote();
+        if self.out.len() + data.len() > OUT_CAP && !self.out.is_empty() {
+            self.conn.sent();
+            flush_out(stream, &mut self.out)?;
         }
         if data.len() >= OUT_CAP {
-            self.sent = true;
+            self.conn.sent();
             return (&**stream).write(data);
         }
         self.out.extend_from_slice(data);
@@ -474,7 +418,10 @@ impl Write for Request {
 
     fn flush(&mut self) -> io::Result<()> {
         let stream = self.stream.as_ref().ok_or_else(upgraded_error)?;
-        flush_out(stream, &mut self.out, &mut self.sent)
+        if !self.out.is_empty() {
+            self.conn.sent();
+        }
+        flush_out(stream, &mut self.out)
     }
 }
 

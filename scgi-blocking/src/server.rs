@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 #[cfg(unix)]
 use std::path::Path;
 
-use crate::config::Config;
 use crate::net::{Addr, Listener, Poke, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
-use crate::request::{self, Outcome, Request};
+use crate::request::{self, Request};
+use scgi_proto::server::{Config, Outcome};
 
 /// State shared by the server, its acceptor, its connections and its
 /// [`ShutdownHandle`]s.
@@ -391,7 +391,7 @@ impl Server {
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,
-                max_open: config.max_connections.max(1),
+                max_open: config.connection_cap(),
                 next_id: 0,
                 streams: HashMap::new(),
                 accepting: false,
@@ -420,7 +420,7 @@ impl Server {
     pub fn with_config(mut self, config: Config) -> Server {
         {
             let mut st = self.inner.lock();
-            st.max_open = config.max_connections.max(1);
+            st.max_open = config.connection_cap();
             st.shutdown_timeout = config.shutdown_timeout;
         }
         self.config = Arc::new(config);
@@ -653,7 +653,7 @@ impl Server {
         let rx = Arc::new(Mutex::new(self.rx.take().expect("receiver() sets it")));
         let handler = Arc::new(handler);
         let mut workers = Vec::new();
-        for i in 0..self.config.workers.max(1) {
+        for i in 0..pool_size(&self.config) {
             let inner = accept.then(|| Arc::clone(&self.inner));
             let rx = Arc::clone(&rx);
             let handler = Arc::clone(&handler);
@@ -831,6 +831,18 @@ fn worker<H>(
             }
         };
         serve(conn, handler, config);
+    }
+}
+
+/// The pool's size: [`Config::workers`], or when 0, 4 × the available
+/// parallelism (at least 4).
+fn pool_size(config: &Config) -> usize {
+    match config.workers {
+        0 => std::thread::available_parallelism()
+            .map_or(4, usize::from)
+            .saturating_mul(4)
+            .max(4),
+        n => n,
     }
 }
 

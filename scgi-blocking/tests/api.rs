@@ -70,10 +70,12 @@ fn serve_spec(server: Server) -> (scgi_blocking::ShutdownHandle, thread::JoinHan
 #[test]
 fn defaults() {
     let c = Config::default();
+    assert_eq!(c, Config::DEFAULT);
     assert_eq!(c.head_timeout, Duration::from_secs(30));
     assert_eq!(c.body_timeout, Duration::from_secs(60));
     assert_eq!(c.write_timeout, Duration::from_secs(60));
-    assert!(c.workers >= 4);
+    // 0: the pool sizes itself (4 x available parallelism, at least 4).
+    assert_eq!(c.workers, 0);
     assert_eq!(c.max_connections, 1024);
     assert_eq!(c.proto, scgi_blocking::scgi_proto::Config::DEFAULT);
     assert_eq!(Server::DEFAULT_ADDR, "127.0.0.1:4000");
