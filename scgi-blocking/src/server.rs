@@ -325,6 +325,24 @@ impl Server {
     /// The default address, `127.0.0.1:4000` (as in Nim's `scgi` module).
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
 
+    /// Binds the address in `addr`: `"host:port"` or `"[v6]:port"` (TCP,
+    /// as [`bind_tcp`](Server::bind_tcp)) or `"unix:/path"` (a Unix socket,
+    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes.
+    /// The same on every runtime crate; see [`scgi_net::ListenAddr`].
+    ///
+    /// ```no_run
+    /// let server = scgi_blocking::Server::bind("unix:/run/app/scgi.sock")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind(addr: &str) -> io::Result<Server> {
+        match scgi_net::ListenAddr::parse(addr)? {
+            scgi_net::ListenAddr::Tcp(a) => Server::bind_tcp(a),
+            #[cfg(unix)]
+            scgi_net::ListenAddr::Unix(path) => Server::bind_unix(path),
+            other => Err(other.unsupported()),
+        }
+    }
+
     /// Binds a TCP listener on `addr` (IPv4 or IPv6; the first resolved
     /// address that binds), with the default [`TcpOptions`] (`SO_REUSEADDR`
     /// on).
@@ -579,6 +597,44 @@ impl Server {
         // Otherwise the stragglers' sockets are shut down; their workers
         // end when their handlers return.
         Ok(())
+    }
+
+    /// [`run`](Server::run) until `stop` returns: `stop` runs on a thread
+    /// of its own (a blocking wait for a signal, a channel, a file), and
+    /// its return starts a graceful shutdown, as
+    /// [`ShutdownHandle::shutdown`] does. The async runtimes' `run_until`
+    /// takes a future instead; on std threads, a blocking function is what
+    /// waits.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// # fn main() -> std::io::Result<()> {
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// // Elsewhere (a signal handler thread, say): tx.send(()).
+    /// # drop(tx);
+    /// scgi_blocking::Server::bind("127.0.0.1:4000")?.run_until(
+    ///     |req| req.write_all(b"Status: 200 OK\r\n\r\nhello"),
+    ///     move || {
+    ///         let _ = rx.recv();
+    ///     },
+    /// )
+    /// # }
+    /// ```
+    ///
+    /// Returns an error only if a thread cannot be started.
+    pub fn run_until<H, S>(self, handler: H, stop: S) -> io::Result<()>
+    where
+        H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
+        S: FnOnce() + Send + 'static,
+    {
+        let handle = self.shutdown_handle();
+        thread::Builder::new()
+            .name("scgi-run-until".into())
+            .spawn(move || {
+                stop();
+                handle.shutdown();
+            })?;
+        self.run(handler)
     }
 
     /// For a TCP listener: puts it where `run`'s workers take it to accept

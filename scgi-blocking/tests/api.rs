@@ -473,3 +473,55 @@ fn backlog_served_after_shutdown() {
     assert_eq!(raw, b"xyz");
     t.join().expect("server");
 }
+
+/// `bind` takes the address forms `scgi_pass` takes, and serves on each.
+#[test]
+fn bind_takes_one_address_string() {
+    let path = temp_socket("bind-string");
+    for addr in [
+        "127.0.0.1:0",
+        "[::1]:0",
+        &format!("unix:{}", path.display()),
+    ] {
+        let server = Server::bind(addr).expect(addr);
+        let local = server.local_addr().clone();
+        let (handle, t) = serve_spec(server);
+        let raw = match &local {
+            Addr::Tcp(a) => tcp_exchange(*a, SPEC_REQUEST),
+            Addr::Unix(_) => unix_exchange(&path, SPEC_REQUEST),
+            other => panic!("{other}"),
+        };
+        assert_eq!(raw, SPEC_RESPONSE, "{addr}");
+        assert!(handle.close());
+        t.join().expect("server thread");
+    }
+    for bad in ["", "unix:", "no-port-here"] {
+        assert!(Server::bind(bad).is_err(), "{bad:?}");
+    }
+}
+
+/// `run_until` serves until its stop function returns, then shuts down
+/// gracefully and returns.
+#[test]
+fn run_until_stops_when_the_stop_function_returns() {
+    let server = Server::bind("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = thread::spawn(move || {
+        server.run_until(
+            |req| {
+                io::copy(req, &mut io::sink())?;
+                req.write_status_ok_text_content("text/plain")?;
+                req.write_all(b"42")
+            },
+            move || {
+                let _ = rx.recv();
+            },
+        )
+    });
+    assert_eq!(tcp_exchange(addr, SPEC_REQUEST), SPEC_RESPONSE);
+    tx.send(()).expect("send");
+    t.join().expect("server thread").expect("run_until");
+    // The listener is closed: nothing accepts any more.
+    assert!(TcpStream::connect(addr).is_err());
+}

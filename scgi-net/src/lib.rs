@@ -9,6 +9,8 @@
 //!   again when dropped.
 //! - [`Addr`]: a TCP or Unix socket address, as servers report their own
 //!   and their peers'.
+//! - [`ListenAddr`]: the one address string every server's `bind` takes
+//!   (`"host:port"`, `"[v6]:port"`, `"unix:/path"`).
 //! - [`has_pending_input`]: whether a connection has unread input, the
 //!   test each server makes before closing without a drain.
 //!
@@ -179,6 +181,77 @@ impl fmt::Display for Addr {
                 None => f.write_str("unix:(unnamed)"),
             },
         }
+    }
+}
+
+/// Where a server listens, parsed from the one string every server's
+/// `bind` takes:
+///
+/// | string | listens on |
+/// | --- | --- |
+/// | `"127.0.0.1:4000"`, `"localhost:4000"` | TCP (every resolved address is tried in turn) |
+/// | `"[::1]:4000"`, `"[::]:4000"` | TCP over IPv6 |
+/// | `"unix:/run/app/scgi.sock"` | a Unix socket at that path (as nginx writes `scgi_pass unix:/path`) |
+///
+/// ```
+/// use scgi_net::ListenAddr;
+/// assert_eq!(ListenAddr::parse("[::1]:4000")?, ListenAddr::Tcp("[::1]:4000"));
+/// # #[cfg(unix)]
+/// assert_eq!(
+///     ListenAddr::parse("unix:/run/app/scgi.sock")?,
+///     ListenAddr::Unix(std::path::Path::new("/run/app/scgi.sock"))
+/// );
+/// assert!(ListenAddr::parse("unix:").is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenAddr<'a> {
+    /// A TCP address for [`ToSocketAddrs`]: `host:port` or `[v6]:port`.
+    Tcp(&'a str),
+    /// A Unix socket path (the string after `unix:`).
+    #[cfg(unix)]
+    Unix(&'a Path),
+}
+
+impl<'a> ListenAddr<'a> {
+    /// Parses an address string (see the table above). An empty string or
+    /// an empty `unix:` path is `InvalidInput`; `unix:` where there are no
+    /// Unix sockets is `Unsupported`. A TCP address is only resolved when
+    /// bound.
+    pub fn parse(addr: &'a str) -> io::Result<ListenAddr<'a>> {
+        if let Some(path) = addr.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "`unix:` needs a socket path after it",
+                ));
+            }
+            #[cfg(unix)]
+            return Ok(ListenAddr::Unix(Path::new(path)));
+            #[cfg(not(unix))]
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Unix sockets are not available on this system",
+            ));
+        }
+        if addr.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an empty address: give `host:port`, `[v6]:port` or `unix:/path`",
+            ));
+        }
+        Ok(ListenAddr::Tcp(addr))
+    }
+
+    /// The error a server gives for a kind of address it cannot bind
+    /// (`Unsupported`): the `_` arm of a match on this non-exhaustive enum.
+    #[must_use]
+    pub fn unsupported(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("cannot listen on {self:?} here"),
+        )
     }
 }
 

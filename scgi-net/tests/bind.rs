@@ -147,3 +147,25 @@ fn pending_input_is_peeked() {
     }
     assert!(!scgi_net::has_pending_input(&server).expect("closed peer"));
 }
+
+#[cfg(unix)]
+#[test]
+fn listen_addr_strings() {
+    use scgi_net::ListenAddr;
+    assert_eq!(
+        ListenAddr::parse("127.0.0.1:4000").unwrap(),
+        ListenAddr::Tcp("127.0.0.1:4000")
+    );
+    assert_eq!(
+        ListenAddr::parse("[::1]:4000").unwrap(),
+        ListenAddr::Tcp("[::1]:4000")
+    );
+    assert_eq!(
+        ListenAddr::parse("unix:/tmp/a b.sock").unwrap(),
+        ListenAddr::Unix(std::path::Path::new("/tmp/a b.sock"))
+    );
+    for bad in ["", "unix:"] {
+        let e = ListenAddr::parse(bad).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+    }
+}
