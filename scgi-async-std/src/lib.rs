@@ -1,9 +1,11 @@
 //! Serve SCGI on async-std or smol: TCP (IPv4, IPv6) or Unix sockets, one
 //! task per connection.
 //!
-//! This crate owns sockets, tasks and timeouts; the protocol (decoding the
+//! This crate owns sockets, tasks and timers; the protocol (decoding the
 //! header netstring, counting the body, writing `Status:` heads) is
-//! [`scgi_proto`]'s. The API is `scgi-blocking`'s, made async: open
+//! [`scgi_proto`]'s, and so is every decision about a connection's life
+//! (which deadline applies, what to answer, when to drain):
+//! [`scgi_proto::server::Connection`], which this crate drives. The API is `scgi-blocking`'s, made async: open
 //! ([`Server::bind_tcp`], [`Server::bind_unix`], [`Server::from_listener`]),
 //! [`next`](Server::next), [`run`](Server::run), [`close`](Server::close),
 //! and [`write_status_ok_text_content`](Request::write_status_ok_text_content).
@@ -105,8 +107,14 @@
 //!
 //! # What the server does for you
 //!
+//! Its settings are a [`Config`], the one every runtime crate shares
+//! ([`scgi_proto::server::Config`]). Its
+//! [`workers`](Config::workers) count is ignored here: every connection is
+//! a task of its own, and the executor decides how many threads run them.
+//!
 //! - **Concurrency**: an acceptor and a task per connection; at most
-//!   [`max_connections`](Config::max_connections) open connections (the
+//!   [`max_connections`](Config::max_connections) open connections,
+//!   counting requests queued for [`Server::next`] and upgraded ones (the
 //!   rest wait in the kernel's backlog).
 //! - **Timeouts**: the whole head within
 //!   [`head_timeout`](Config::head_timeout) (slowloris defence; `408`),
@@ -171,13 +179,11 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod config;
 mod net;
 mod request;
 mod runtime;
 mod server;
 
-pub use config::Config;
 #[cfg(unix)]
 pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
@@ -188,4 +194,5 @@ pub use runtime::AsyncStd;
 pub use runtime::Smol;
 pub use runtime::{Spawn, Task};
 pub use scgi_proto;
+pub use scgi_proto::server::Config;
 pub use server::{Server, ShutdownHandle};

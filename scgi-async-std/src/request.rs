@@ -1,5 +1,8 @@
 //! One request: reading its head, its body, writing its response, and
-//! finishing the connection.
+//! finishing the connection. Every decision (how much to read, which
+//! deadline applies, what to answer, how to close) is
+//! [`scgi_proto::server::Connection`]'s; this module carries them out on
+//! the socket.
 
 use std::fmt;
 use std::future::Future;
@@ -8,149 +11,131 @@ use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
-use scgi_proto::{Decoder, EncodeError, Head, Headers, ResponseHead, Step};
+use scgi_proto::server::{
+    Connection, Describe, Drain, Ending, HeadEof, HeadStep, HeadTimeout, Outcome, Reply, Then,
+};
+use scgi_proto::{EncodeError, Head, Headers, ResponseHead};
 
-use crate::config::Config;
 use crate::net::{Addr, Stream};
-use crate::server::{Conn, Slot};
-
-/// Reads per call while the head is incomplete: at least a typical head
-/// (nginx and Apache send 0.4-1 KiB), at most this much past it.
-const HEAD_READ_MIN: usize = 2 * 1024;
-const HEAD_READ_MAX: usize = 16 * 1024;
+use crate::server::{Accepted, Slot};
 
 /// Response bytes are gathered up to this size before a write, so that a
 /// head and a short body leave in one segment and a failure before the
 /// first write can still become a clean 500.
 const OUT_CAP: usize = 8 * 1024;
 
-// What the server sends for a handler that wrote nothing.
-use scgi_proto::NO_CONTENT;
-
-/// How a handler ended, for [`Finish::complete`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Done,
-    Failed,
-}
-
-/// Runs `fut`, failing with [`TimedOut`](io::ErrorKind::TimedOut) after `limit`.
-async fn timeout<T>(
-    limit: Duration,
-    what: &'static str,
-    fut: impl Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    future::or(fut, async {
-        Timer::after(limit).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, what))
+/// Runs `fut` until `deadline` (`None`: no deadline); `None` if it passed.
+async fn until<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
+    let timer = deadline.map_or_else(Timer::never, Timer::at);
+    future::or(async { Some(fut.await) }, async {
+        timer.await;
+        None
     })
     .await
 }
 
-/// The wait of one read or write: armed when the operation first has to
-/// wait, disarmed when it makes progress. This is how the body idle and
-/// write timeouts apply to `poll_read` and `poll_write`.
+/// The deadline of one wait of a read or a write: armed when the operation
+/// first has to wait, disarmed when it completes. This is how the body
+/// idle and write timeouts apply to `poll_read` and `poll_write`.
 #[derive(Debug)]
-struct Idle {
+struct Wait {
     timer: Timer,
     armed: bool,
-    limit: Duration,
 }
 
-impl Idle {
-    fn new(limit: Duration) -> Idle {
-        Idle {
+impl Wait {
+    fn new() -> Wait {
+        Wait {
             timer: Timer::never(),
             armed: false,
-            limit,
         }
     }
 
-    /// Called when the operation is pending: whether it has now waited
-    /// too long (if not, the timer will wake the task).
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether the armed deadline has passed.
+    fn passed(&mut self, cx: &mut Context<'_>) -> bool {
+        self.armed && Pin::new(&mut self.timer).poll(cx).is_ready()
+    }
+
+    /// The operation is pending: arms the deadline `deadline(now)` gives,
+    /// unless armed already, and says whether it has passed (if not, the
+    /// timer will wake the task).
+    fn pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: impl FnOnce(Instant) -> Option<Instant>,
+    ) -> bool {
         if !self.armed {
-            self.timer.set_after(self.limit);
+            let Some(at) = deadline(Instant::now()) else {
+                return false;
+            };
+            self.timer.set_at(at);
             self.armed = true;
         }
-        if Pin::new(&mut self.timer).poll(cx).is_ready() {
-            self.armed = false;
-            return true;
-        }
-        false
+        self.passed(cx)
     }
 
-    fn reset(&mut self) {
-        // A disarmed timer may still fire once: a spurious wake-up, after
-        // which `expired` arms it afresh.
+    /// The operation completed. A disarmed timer may still fire once: a
+    /// spurious wake-up.
+    fn done(&mut self) {
         self.armed = false;
     }
 }
 
-/// Reads and validates a connection's head under the head timeout. Answers
-/// a malformed or stalled head itself and returns `None`, as for a
+/// Reads and validates a connection's head under the head deadline.
+/// Answers a malformed or stalled head itself and returns `None`, as for a
 /// connection closed before its first byte.
-pub(crate) async fn read_head(
-    conn: Conn,
-    config: &Arc<Config>,
-) -> Option<(Request, Receiver<Finish>)> {
-    let Conn { stream, peer, slot } = conn;
-    let mut deadline = Timer::at(Instant::now() + config.head_timeout);
-    let mut decoder = Decoder::with_config(config.proto);
-    let mut buf = Vec::with_capacity(HEAD_READ_MIN);
+pub(crate) async fn read_head(accepted: Accepted) -> Option<(Request, Receiver<Finish>)> {
+    let Accepted {
+        stream,
+        peer,
+        slot,
+        mut conn,
+    } = accepted;
+    let mut buf = Vec::new();
     let mut reader: &Stream = &stream;
-    loop {
-        let needed = match decoder.decode(&buf) {
-            Ok(Step::Head(head)) => {
-                return Some(Request::new(
-                    Arc::clone(&stream),
-                    peer,
-                    buf,
-                    head,
-                    decoder,
-                    config,
-                    slot,
-                ));
+    let ending = loop {
+        let room = match conn.decode_head(&buf) {
+            HeadStep::Ready(head) => {
+                return Some(Request::new(stream, peer, buf, head, conn, slot));
             }
-            Ok(Step::Partial { needed }) => needed,
-            // The decoder reports the head before any body step.
-            Ok(Step::Body(_) | Step::End) => return None,
-            Err(e) => {
+            HeadStep::Read { room } => room,
+            HeadStep::Refused(e, ending) => {
                 log::warn!("{peer}: bad request: {e}");
-                answer(&stream, &error_response(e.status_hint(), &e), config).await;
-                return None;
+                break ending;
             }
         };
         let len = buf.len();
-        buf.resize(len + needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX), 0);
-        let read = future::or(async { Some(reader.read(&mut buf[len..]).await) }, async {
-            (&mut deadline).await;
-            None
-        })
-        .await;
+        buf.resize(len + room, 0);
+        let read = until(conn.head_deadline(), reader.read(&mut buf[len..])).await;
         buf.truncate(len + read.as_ref().and_then(|r| r.as_ref().ok()).unwrap_or(&0));
         match read {
-            None => {
-                head_timed_out(&stream, &peer, &buf, config).await;
-                return None;
-            }
-            Some(Ok(0)) => {
-                match decoder.finish() {
-                    // Apache opens and closes a connection without a byte
-                    // when it answers a chunked request (411) itself.
-                    Ok(_) => log::debug!("{peer}: closed before the first byte"),
-                    Err(e) => {
-                        log::warn!("{peer}: bad request: {e}");
-                        answer(&stream, &error_response(e.status_hint(), &e), config).await;
-                    }
+            None => match conn.head_timed_out() {
+                HeadTimeout::Idle => {
+                    log::debug!("{peer}: no request within the head timeout; closing");
+                    return None;
                 }
-                return None;
-            }
+                HeadTimeout::Partial(n, ending) => {
+                    log::info!(
+                        "{peer}: request head incomplete after the head timeout ({n} bytes); closing"
+                    );
+                    break ending;
+                }
+            },
+            Some(Ok(0)) => match conn.head_eof() {
+                HeadEof::Quiet => {
+                    log::debug!("{peer}: closed before the first byte");
+                    return None;
+                }
+                HeadEof::Refused(e, ending) => {
+                    log::warn!("{peer}: bad request: {e}");
+                    break ending;
+                }
+            },
             Some(Ok(_)) => {}
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) => {
@@ -158,68 +143,66 @@ pub(crate) async fn read_head(
                 return None;
             }
         }
+    };
+    let _ = end(&stream, &peer, &conn, ending, &[]).await;
+    None
+}
+
+/// Carries out `ending`: sends what its reply says (`buffered` is the
+/// response the request still holds), then closes as it says. Returns
+/// how sending went.
+async fn end(
+    stream: &Stream,
+    peer: &Addr,
+    conn: &Connection<Instant>,
+    ending: Ending,
+    buffered: &[u8],
+) -> io::Result<()> {
+    let answer;
+    let reply = match ending.reply {
+        Reply::Nothing => &[][..],
+        Reply::Buffered => buffered,
+        Reply::NoContent => scgi_proto::NO_CONTENT,
+        Reply::Answer(a) => {
+            answer = a.to_vec();
+            &answer
+        }
+    };
+    if !reply.is_empty() {
+        let mut writer = stream;
+        let sent = until(conn.write_deadline(Instant::now()), writer.write_all(reply))
+            .await
+            .unwrap_or_else(|| Err(write_timed_out()));
+        if let Err(e) = sent {
+            log::debug!("{peer}: sending the response: {e}");
+            return Err(e);
+        }
     }
-}
-
-async fn head_timed_out(stream: &Stream, peer: &Addr, buf: &[u8], config: &Config) {
-    if buf.is_empty() {
-        log::debug!("{peer}: no request within the head timeout; closing");
-        return;
+    match ending.then {
+        Then::Close => {}
+        Then::CloseUnlessPending if matches!(stream.has_pending_input(), Ok(false)) => {}
+        Then::CloseUnlessPending | Then::Drain => {
+            drain(stream, peer, conn.start_drain(Instant::now())).await;
+        }
+        Then::HalfClose => {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Then::Reset => stream.set_abortive_close(),
     }
-    log::info!(
-        "{peer}: request head incomplete after the head timeout ({} bytes); closing",
-        buf.len()
-    );
-    // No draining: the peer is the one stalling. Best effort, bounded by
-    // the write timeout.
-    let response = error_response(408, &"request head not received in time");
-    let mut writer = stream;
-    let _ = timeout(
-        config.write_timeout,
-        "write timed out",
-        writer.write_all(&response),
-    )
-    .await;
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-/// A complete plain-text error response (scgi-proto formats it), built
-/// whole so it leaves in one write. Only valid statuses are passed here.
-fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
-    scgi_proto::error_response(status, detail).unwrap_or_default()
-}
-
-/// Sends `response` under the write timeout.
-async fn send(stream: &Stream, response: &[u8], config: &Config) -> io::Result<()> {
-    let mut writer = stream;
-    timeout(
-        config.write_timeout,
-        "response write timed out",
-        writer.write_all(response),
-    )
-    .await
-}
-
-/// Sends `response`, then closes politely.
-async fn answer(stream: &Stream, response: &[u8], config: &Config) {
-    match send(stream, response, config).await {
-        Ok(()) => linger(stream, config).await,
-        Err(e) => log::debug!("sending an error response: {e}"),
-    }
+    Ok(())
 }
 
 /// Ends our side, then reads and discards what the peer still sends until
-/// it closes, within the drain bounds: closing a socket with unread input
-/// sends RST, and the peer may then lose the response (SCGI.md).
-async fn linger(stream: &Stream, config: &Config) {
+/// it closes, within `bounds` (see [`Then::Drain`]).
+async fn drain(stream: &Stream, peer: &Addr, bounds: Drain<Instant>) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
     let mut reader = stream;
     let mut total = 0u64;
-    let drain = async {
+    let closed = until(bounds.deadline, async {
         let mut scratch = [0u8; 8 * 1024];
-        while total < config.drain_limit {
+        while total < bounds.limit {
             match reader.read(&mut scratch).await {
                 Ok(0) => return true,
                 Ok(n) => total += n as u64,
@@ -228,14 +211,10 @@ async fn linger(stream: &Stream, config: &Config) {
             }
         }
         false
-    };
-    let closed = future::or(drain, async {
-        Timer::after(config.drain_timeout).await;
-        false
     })
     .await;
-    if !closed {
-        log::debug!("stopped draining after {total} bytes; closing");
+    if closed != Some(true) {
+        log::debug!("{peer}: stopped draining after {total} bytes; closing");
     }
 }
 
@@ -248,11 +227,11 @@ async fn linger(stream: &Stream, config: &Config) {
 /// - Reading yields exactly `CONTENT_LENGTH` bytes, then end of input. A
 ///   peer that closes early makes a read fail with
 ///   [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that stalls
-///   longer than [`body_timeout`](Config::body_timeout), with
+///   longer than [`body_timeout`](crate::Config::body_timeout), with
 ///   [`TimedOut`](io::ErrorKind::TimedOut).
 /// - Writes are gathered in an 8 KiB buffer and sent when it fills, on
 ///   [`flush`](AsyncWriteExt::flush), and when the request finishes. Each
-///   write may wait at most [`write_timeout`](Config::write_timeout). Start
+///   write may wait at most [`write_timeout`](crate::Config::write_timeout). Start
 ///   with a head:
 ///   [`write_status_ok_text_content`](Request::write_status_ok_text_content)
 ///   or [`write_head`](Request::write_head).
@@ -272,20 +251,12 @@ pub struct Request {
     head: Head,
     /// Start of the unread bytes in `buf`: body, then whatever followed it.
     pos: usize,
-    /// In its body state: counts body bytes.
-    decoder: Decoder,
+    conn: Connection<Instant>,
     out: Vec<u8>,
     /// How much of `out` is already sent.
     out_pos: usize,
-    /// Whether the handler wrote anything.
-    written: bool,
-    /// Whether response bytes may have reached the socket.
-    sent: bool,
-    /// The status to answer a failure with when the body could not be read.
-    body_status: Option<u16>,
-    read_idle: Idle,
-    write_idle: Idle,
-    config: Arc<Config>,
+    read_wait: Wait,
+    write_wait: Wait,
     slot: Option<Slot>,
     /// Where the request goes when dropped: its connection's task.
     ret: Sender<Finish>,
@@ -309,8 +280,7 @@ impl Request {
         peer: Addr,
         buf: Vec<u8>,
         head: Head,
-        decoder: Decoder,
-        config: &Arc<Config>,
+        conn: Connection<Instant>,
         slot: Slot,
     ) -> (Request, Receiver<Finish>) {
         let (ret, back) = async_channel::bounded(1);
@@ -320,15 +290,11 @@ impl Request {
             pos: head.wire_len(),
             buf,
             head,
-            decoder,
+            conn,
             out: Vec::new(),
             out_pos: 0,
-            written: false,
-            sent: false,
-            body_status: None,
-            read_idle: Idle::new(config.body_timeout),
-            write_idle: Idle::new(config.write_timeout),
-            config: Arc::clone(config),
+            read_wait: Wait::new(),
+            write_wait: Wait::new(),
             slot: Some(slot),
             ret,
             taken: false,
@@ -354,7 +320,7 @@ impl Request {
     /// Body bytes not read yet.
     #[must_use]
     pub fn body_remaining(&self) -> u64 {
-        self.decoder.remaining_body().unwrap_or(0)
+        self.conn.body_remaining()
     }
 
     /// The address of the peer: the web server, not the HTTP client (that
@@ -433,55 +399,74 @@ impl Request {
     /// Moves the connection's state out, for finishing.
     fn take_finish(&mut self) -> Option<Finish> {
         let stream = self.stream.take()?;
-        let read_to_end = self.body_remaining() == 0 && self.pos == self.buf.len();
+        let mut out = std::mem::take(&mut self.out);
+        out.drain(..self.out_pos);
         Some(Finish {
             stream,
             peer: self.peer.clone(),
+            read_to_end: self.pos == self.buf.len(),
             buf: std::mem::take(&mut self.buf),
             head: self.head,
-            out: std::mem::take(&mut self.out),
-            out_pos: self.out_pos,
-            written: self.written,
-            sent: self.sent,
-            body_status: self.body_status,
-            config: Arc::clone(&self.config),
-            slot: self.slot.take(),
+            out,
+            conn: self.conn.clone(),
+            _slot: self.slot.take(),
             panicked: std::thread::panicking(),
             taken: self.taken,
-            read_to_end,
         })
     }
 
     /// Sends what is gathered in `out`.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(stream) = self.stream.as_deref() else {
-            return Poll::Ready(Err(upgraded_error()));
-        };
         while self.out_pos < self.out.len() {
-            self.sent = true;
-            match Pin::new(&mut &*stream).poll_write(cx, &self.out[self.out_pos..]) {
-                Poll::Ready(Ok(0)) => {
-                    self.write_idle.reset();
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.write_idle.reset();
-                    self.out_pos += n;
-                }
-                Poll::Ready(Err(e)) => {
-                    self.write_idle.reset();
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending if self.write_idle.expired(cx) => {
-                    return Poll::Ready(Err(write_timed_out()));
-                }
-                Poll::Pending => return Poll::Pending,
+            let data = &self.out[self.out_pos..];
+            let sent = poll_send(
+                self.stream.as_deref(),
+                &mut self.conn,
+                &mut self.write_wait,
+                cx,
+                data,
+            );
+            match ready!(sent) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.out_pos += n,
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
         self.out.clear();
         self.out_pos = 0;
         Poll::Ready(Ok(()))
     }
+}
+
+/// One write of a request's response to its socket, under the write
+/// deadline: armed when a write first has to wait, and checked before the
+/// write is retried, so that the few bytes a stalled peer's socket takes
+/// when the timer wakes the task do not count as progress (and re-arm it).
+fn poll_send(
+    stream: Option<&Stream>,
+    conn: &mut Connection<Instant>,
+    wait: &mut Wait,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    let Some(stream) = stream else {
+        return Poll::Ready(Err(upgraded_error()));
+    };
+    if wait.passed(cx) {
+        return Poll::Ready(Err(write_timed_out()));
+    }
+    let Poll::Ready(result) = Pin::new(&mut &*stream).poll_write(cx, data) else {
+        return if wait.pending(cx, |now| conn.write_deadline(now)) {
+            Poll::Ready(Err(write_timed_out()))
+        } else {
+            Poll::Pending
+        };
+    };
+    wait.done();
+    if matches!(result, Ok(n) if n > 0) {
+        conn.sent();
+    }
+    Poll::Ready(result)
 }
 
 fn write_timed_out() -> io::Error {
@@ -505,17 +490,15 @@ impl AsyncRead for Request {
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let remaining = this.body_remaining();
+        let remaining = this.conn.body_remaining();
         if remaining == 0 || dst.is_empty() {
             return Poll::Ready(Ok(0));
         }
         // Bytes read along with the head come first.
         if this.pos < this.buf.len() {
-            let take = dst.len().min(this.buf.len() - this.pos);
-            let avail = &this.buf[this.pos..this.pos + take];
-            let Ok(Step::Body(n)) = this.decoder.decode(avail) else {
-                return Poll::Ready(Ok(0));
-            };
+            let avail = &this.buf[this.pos..];
+            let avail = &avail[..dst.len().min(avail.len())];
+            let n = this.conn.body(avail);
             dst[..n].copy_from_slice(&avail[..n]);
             this.pos += n;
             return Poll::Ready(Ok(n));
@@ -524,29 +507,23 @@ impl AsyncRead for Request {
             return Poll::Ready(Err(upgraded_error()));
         };
         let max = usize::try_from(remaining).map_or(dst.len(), |r| r.min(dst.len()));
-        let read = Pin::new(&mut &*stream).poll_read(cx, &mut dst[..max]);
-        if read.is_pending() {
-            if this.read_idle.expired(cx) {
-                this.body_status = Some(408);
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no request body data within the body timeout",
-                )));
+        let Poll::Ready(read) = Pin::new(&mut &*stream).poll_read(cx, &mut dst[..max]) else {
+            let conn = &this.conn;
+            if this.read_wait.pending(cx, |now| conn.body_deadline(now)) {
+                let e = this.conn.body_timed_out();
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, e)));
             }
             return Poll::Pending;
-        }
-        this.read_idle.reset();
-        Poll::Ready(match ready!(read) {
-            Ok(0) => match this.decoder.finish() {
-                Ok(_) => Ok(0),
-                Err(e) => {
-                    this.body_status = Some(e.status_hint());
-                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
-                }
-            },
+        };
+        this.read_wait.done();
+        Poll::Ready(match read {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                this.conn.body_eof(),
+            )),
             Ok(n) => {
-                // Bookkeeping only: `n` is within the body.
-                let _ = this.decoder.decode(&dst[..n]);
+                // Bookkeeping only: the read was bounded by the body.
+                let _ = this.conn.body(&dst[..n]);
                 Ok(n)
             }
             Err(e) => Err(e),
@@ -567,7 +544,7 @@ impl AsyncWrite for Request {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        this.written = true;
+        this.conn.wrote();
         if this.out.len() + data.len() > OUT_CAP {
             ready!(this.poll_flush_out(cx))?;
         }
@@ -576,18 +553,13 @@ impl AsyncWrite for Request {
             return Poll::Ready(Ok(data.len()));
         }
         // A large write goes straight out (`out` is empty now).
-        let Some(stream) = this.stream.as_deref() else {
-            return Poll::Ready(Err(upgraded_error()));
-        };
-        this.sent = true;
-        match Pin::new(&mut &*stream).poll_write(cx, data) {
-            Poll::Ready(result) => {
-                this.write_idle.reset();
-                Poll::Ready(result)
-            }
-            Poll::Pending if this.write_idle.expired(cx) => Poll::Ready(Err(write_timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_send(
+            this.stream.as_deref(),
+            &mut this.conn,
+            &mut this.write_wait,
+            cx,
+            data,
+        )
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -617,72 +589,35 @@ pub(crate) struct Finish {
     peer: Addr,
     buf: Vec<u8>,
     head: Head,
+    /// The response bytes not sent yet.
     out: Vec<u8>,
-    out_pos: usize,
-    written: bool,
-    sent: bool,
-    body_status: Option<u16>,
-    config: Arc<Config>,
-    slot: Option<Slot>,
+    conn: Connection<Instant>,
+    /// Released when the connection is finished.
+    _slot: Option<Slot>,
     /// Dropped while its thread was panicking (a handler panicked).
     panicked: bool,
     taken: bool,
-    /// Whether the request was read to its end with no byte past it: then,
-    /// with nothing pending on the socket either, closing cannot send RST
-    /// and the connection closes without lingering.
+    /// Whether every byte read was handed out (nothing past the body).
     read_to_end: bool,
 }
 
 impl Finish {
     /// `METHOD URI` for log lines.
-    pub(crate) fn describe(&self) -> String {
-        let h = self.head.headers(&self.buf);
-        format!(
-            "{} {}",
-            h.method().unwrap_or("-"),
-            h.request_uri().unwrap_or(b"-").escape_ascii()
-        )
+    pub(crate) fn describe(&self) -> Describe<'_> {
+        Describe(self.head.headers(&self.buf))
     }
 
     /// Sends the response's end (or a fallback) and closes the connection.
-    pub(crate) async fn complete(self, outcome: Outcome) -> io::Result<()> {
-        let stream = &*self.stream;
-        let config = &*self.config;
-        let result = if !self.taken {
+    pub(crate) async fn complete(mut self, outcome: Outcome) -> io::Result<()> {
+        let outcome = match outcome {
             // Queued for `Server::next` and never taken: the server was
             // closed or dropped first.
-            let detail = "the server shut down before handling the request";
-            send(stream, &error_response(503, &detail), config).await
-        } else if outcome == Outcome::Done && !self.panicked {
-            let rest = if self.written {
-                &self.out[self.out_pos..]
-            } else {
-                NO_CONTENT
-            };
-            send(stream, rest, config).await
-        } else if self.sent {
-            // Part of the response is out; ending it cleanly would pass a
-            // truncated response off as complete.
-            stream.set_abortive_close();
-            return Ok(());
-        } else {
-            let status = self.body_status.unwrap_or(500);
-            let detail = match status {
-                500 => "the handler failed",
-                408 => "request body not received in time",
-                _ => "request body incomplete",
-            };
-            send(stream, &error_response(status, &detail), config).await
+            _ if !self.taken => Outcome::Unserved,
+            Outcome::Done if self.panicked => Outcome::Failed,
+            outcome => outcome,
         };
-        match &result {
-            // Nothing unread: close at once rather than wait for the peer's
-            // close (a task held per request for nothing).
-            Ok(()) if self.read_to_end && matches!(stream.has_pending_input(), Ok(false)) => {}
-            Ok(()) => linger(stream, config).await,
-            Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
-        }
-        drop(self.slot);
-        result
+        let ending = self.conn.end(outcome, self.read_to_end);
+        end(&self.stream, &self.peer, &self.conn, ending, &self.out).await
     }
 }
 

@@ -19,12 +19,12 @@ use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use event_listener::Event;
 use futures_lite::{FutureExt as _, future};
+use scgi_proto::server::{Config, Connection, Outcome};
 
-use crate::config::Config;
 use crate::net::{Addr, AsyncListener, Listener, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
-use crate::request::{self, Finish, Outcome, Request};
+use crate::request::{self, Request};
 use crate::runtime::Spawn;
 
 /// State shared by the server, its acceptor, its connections and its
@@ -231,10 +231,12 @@ impl Drop for Accepting {
 
 /// An accepted connection whose head is not read yet.
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub(crate) struct Accepted {
     pub(crate) stream: Arc<Stream>,
     pub(crate) peer: Addr,
     pub(crate) slot: Slot,
+    /// Its lifecycle, from its acceptance.
+    pub(crate) conn: Connection<Instant>,
 }
 
 /// The listener, and the socket file to remove when it closes.
@@ -307,7 +309,7 @@ impl ShutdownHandle {
 /// decoder's status hint (400, 413 or 431) and never reach the handler.
 pub struct Server {
     inner: Arc<Inner>,
-    config: Arc<Config>,
+    config: Config,
     local: Addr,
     bound: Option<Bound>,
     queue: Option<Receiver<Request>>,
@@ -397,7 +399,7 @@ impl Server {
             forced: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,
-                max_open: config.max_connections.max(1),
+                max_open: config.connection_cap(),
                 next_id: 0,
                 streams: HashMap::new(),
                 accepting: false,
@@ -409,7 +411,7 @@ impl Server {
         });
         Ok(Server {
             inner,
-            config: Arc::new(config),
+            config,
             local,
             bound: Some(bound),
             queue: None,
@@ -424,10 +426,10 @@ impl Server {
     pub fn with_config(mut self, config: Config) -> Server {
         {
             let mut st = self.inner.lock();
-            st.max_open = config.max_connections.max(1);
+            st.max_open = config.connection_cap();
             st.shutdown_timeout = config.shutdown_timeout;
         }
-        self.config = Arc::new(config);
+        self.config = config;
         self
     }
 
@@ -521,7 +523,7 @@ impl Server {
                     bound,
                     accepting,
                     Arc::clone(&self.inner),
-                    Arc::clone(&self.config),
+                    self.config,
                     Arc::clone(&spawner),
                     Dispatch::Queue(tx),
                 );
@@ -595,7 +597,7 @@ impl Server {
                 bound,
                 accepting,
                 Arc::clone(&self.inner),
-                Arc::clone(&self.config),
+                self.config,
                 spawner,
                 Dispatch::Handler(handler),
             )
@@ -670,7 +672,7 @@ async fn accept_loop(
     bound: Bound,
     accepting: Accepting,
     inner: Arc<Inner>,
-    config: Arc<Config>,
+    config: Config,
     spawner: Arc<dyn Spawn>,
     dispatch: Dispatch,
 ) {
@@ -678,11 +680,15 @@ async fn accept_loop(
         let mut slot = slot;
         let stream = Arc::new(stream);
         slot.register(&stream);
-        let conn = Conn { stream, peer, slot };
+        let accepted = Accepted {
+            stream,
+            peer,
+            slot,
+            conn: Connection::new(&config, Instant::now()),
+        };
         spawner.spawn(Box::pin(connection(
-            conn,
+            accepted,
             Arc::clone(&inner),
-            Arc::clone(&config),
             dispatch.clone(),
         )));
     };
@@ -765,9 +771,9 @@ async fn call(handler: &Handler, req: Request) -> Result<(), Failure> {
 /// A connection's task: read the head, hand the request over, finish the
 /// connection when the request comes back. Cancelled when the shutdown
 /// deadline passes.
-async fn connection(conn: Conn, inner: Arc<Inner>, config: Arc<Config>, dispatch: Dispatch) {
+async fn connection(accepted: Accepted, inner: Arc<Inner>, dispatch: Dispatch) {
     let work = async {
-        let Some((mut req, back)) = request::read_head(conn, &config).await else {
+        let Some((mut req, back)) = request::read_head(accepted).await else {
             return;
         };
         let (outcome, finish) = match dispatch {
@@ -777,9 +783,10 @@ async fn connection(conn: Conn, inner: Arc<Inner>, config: Arc<Config>, dispatch
                 // `None`: the handler finished or upgraded its request.
                 let finish = back.recv().await.ok();
                 let what = || {
-                    finish
-                        .as_ref()
-                        .map_or_else(|| "a finished request".to_owned(), Finish::describe)
+                    finish.as_ref().map_or_else(
+                        || "a finished request".to_owned(),
+                        |f| f.describe().to_string(),
+                    )
                 };
                 let outcome = match result {
                     Ok(()) => Outcome::Done,

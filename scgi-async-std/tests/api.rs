@@ -94,15 +94,11 @@ fn send_where_it_matters() {
 
 #[test]
 fn defaults() {
-    let c = Config::default();
-    assert_eq!(c.head_timeout, Duration::from_secs(30));
-    assert_eq!(c.body_timeout, Duration::from_secs(60));
-    assert_eq!(c.write_timeout, Duration::from_secs(60));
-    assert_eq!(c.max_connections, 1024);
-    assert_eq!(c.drain_timeout, Duration::from_secs(1));
-    assert_eq!(c.drain_limit, 4 * 1024 * 1024);
-    assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
-    assert_eq!(c.proto, scgi_proto::Config::DEFAULT);
+    // The settings every runtime shares (their values are tested in
+    // scgi-proto).
+    assert_eq!(Config::default(), scgi_proto::server::Config::DEFAULT);
+    let server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+    assert_eq!(*server.config(), Config::DEFAULT);
     assert_eq!(Server::DEFAULT_ADDR, "127.0.0.1:4000");
     assert_eq!(TcpOptions::default(), TcpOptions::DEFAULT);
     assert_eq!(UnixOptions::default(), UnixOptions::DEFAULT);
