@@ -1,0 +1,446 @@
+//! Serve any `tower::Service` over `http` types (an axum `Router`, a
+//! tower-http stack, a `service_fn`) over SCGI, on any async runtime crate
+//! of scgi-rs.
+//!
+//! This crate is the `http`/tower layer written once: it maps a request's
+//! SCGI head to an `http::Request` ([`scgi_proto::http`]'s rules), streams
+//! its body as a [`RequestBody`], calls the service, and writes the
+//! `http::Response` back as a CGI response. It is runtime-neutral: it
+//! drives a request through the small [`Exchange`] trait, which
+//! `scgi_tokio::Request` and `scgi_async_std::Request` implement, and the
+//! runtime crates' `serve` / `serve_until` (feature `tower`) call
+//! [`handle`] from their `run_until`. The serving machinery (connection
+//! cap, timeouts, error answers, panic isolation, graceful shutdown) is
+//! theirs, the same as for plain handlers.
+//!
+//! What [`handle`] does for each request:
+//!
+//! - the head is mapped by [`scgi_proto::http`]'s rules (method, URI,
+//!   version, headers, duplicates); a head that does not map (no
+//!   `REQUEST_METHOD`, a target `http::Uri` refuses) is answered `400`
+//!   without calling the service. The extensions hold the
+//!   [`RemoteAddr`](scgi_proto::http::RemoteAddr) (the HTTP client), the
+//!   raw [`ScgiHeaders`](scgi_proto::http::ScgiHeaders) and the peer's
+//!   address (the web server; the runtime crate's `Addr`);
+//! - the body is a [`RequestBody`], streamed from the socket as the
+//!   service reads it;
+//! - the service is called once it is ready; its error, or a panic, is
+//!   answered `500` (`400`/`408` when the body could not be read), as a
+//!   failed handler is;
+//! - the response head is written by
+//!   [`response_head_to_vec`](scgi_proto::http::response_head_to_vec)'s
+//!   rules (hop-by-hop headers dropped; a status or header the writer
+//!   refuses is a `500`). Framing is the library's: without a
+//!   `Content-Length` and with a body of exact known size (axum's `Json`,
+//!   a `String`), one is added, except for `HEAD` requests and 1xx, 204 and
+//!   304 responses; a `Content-Length` on a 1xx or 204 response, and a
+//!   `Content-Length: 0` on a 304 (axum adds both), is removed (RFC 9110
+//!   §8.6 forbids the first, and the second misstates the selected
+//!   representation; nginx would forward both to the client);
+//! - the response body is streamed: each data frame is written before the
+//!   next is polled (backpressure from the socket), and what is buffered is
+//!   flushed whenever the body has no frame ready, so a slow stream reaches
+//!   the client piece by piece. Trailers are dropped (CGI has no place for
+//!   them). A body error after the head was sent resets the connection, so
+//!   the web server sees a failed response, not a short one.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use http::header::{self, HeaderValue};
+use http_body::{Body as _, Frame, SizeHint};
+use tower_service::Service;
+
+/// A boxed error, as tower uses them.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What this crate needs of a runtime crate's request: its head, its peer,
+/// and poll-based body reads and response writes. Implemented by
+/// `scgi_tokio::Request` and `scgi_async_std::Request`; a runtime crate of
+/// your own implements it to get the tower layer.
+pub trait Exchange: Send + 'static {
+    /// The peer's address type (the web server), put in the
+    /// `http::Request`'s extensions.
+    type Peer: Clone + fmt::Display + Send + Sync + 'static;
+
+    /// An owned copy of the header netstring.
+    fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders;
+
+    /// The peer's address.
+    fn peer(&self) -> &Self::Peer;
+
+    /// Body bytes not read yet.
+    fn body_remaining(&self) -> u64;
+
+    /// The next piece of the body, `None` at its end; errors as the
+    /// runtime's body reads fail (a peer that closes early or stalls).
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>>;
+
+    /// Writes response bytes (buffered by the runtime crate as it does for
+    /// any handler).
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Sends what is buffered.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// The request an [`Exchange`] lives in while the service runs: shared by
+/// the [`RequestBody`] (which reads from it) and the response writer (which
+/// writes to it). Locked only inside one poll, never across an `await`,
+/// and never while polling the response body (which may poll the request
+/// body: an echo).
+type Shared<R> = Arc<Mutex<Option<R>>>;
+
+fn lock<R>(shared: &Shared<R>) -> MutexGuard<'_, Option<R>> {
+    // A panic while locked cannot leave the request half-updated in a way
+    // that matters more than the panic itself, which the server answers.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn finished_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the request body was read after its response was finished",
+    )
+}
+
+/// The body of an `http::Request` served by [`handle`]: an
+/// [`http_body::Body`] of [`Bytes`] frames streamed from the connection,
+/// exactly `CONTENT_LENGTH` bytes long. `R` is the runtime crate's request
+/// (each runtime crate names this type `RequestBody` for its own).
+///
+/// Nothing is read before the service polls it, and each frame is read
+/// only when asked for: a service that does not read the body costs no
+/// read (the server drains what is left after the response). A read waits
+/// at most the server's `body_timeout`; a peer that closes early or stalls
+/// gives an error frame, and a service that then fails is answered `400`
+/// or `408`. The body can be read until the response is finished, not
+/// after.
+pub struct RequestBody<R> {
+    shared: Shared<R>,
+    /// Bytes not yet handed out.
+    remaining: u64,
+}
+
+impl<R> fmt::Debug for RequestBody<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Exchange> http_body::Body for RequestBody<R> {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let mut guard = lock(&this.shared);
+        let Some(req) = guard.as_mut() else {
+            return Poll::Ready(Some(Err(finished_error())));
+        };
+        match ready!(req.poll_chunk(cx)) {
+            Ok(Some(piece)) => {
+                this.remaining = this.remaining.saturating_sub(piece.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(piece))))
+            }
+            Ok(None) => {
+                this.remaining = 0;
+                Poll::Ready(None)
+            }
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// What [`handle`] needs of a service; implemented for every
+/// `tower::Service` over `http::Request<RequestBody<R>>` whose response
+/// body is an [`http_body::Body`] (an axum `Router`, a
+/// `tower::ServiceBuilder` stack, a `tower::service_fn`). Not to be
+/// implemented by hand.
+pub trait HttpService<R>: Clone + Send + 'static {
+    /// The response body.
+    type Body: http_body::Body<Data = Self::Data, Error = Self::BodyError> + Send + 'static;
+    /// The response body's data.
+    type Data: Buf + Send;
+    /// The response body's error.
+    type BodyError: Into<BoxError>;
+    /// The service's error.
+    type Error: Into<BoxError>;
+    /// The service's future.
+    type Future: Future<Output = Result<http::Response<Self::Body>, Self::Error>> + Send + 'static;
+
+    /// `tower::Service::poll_ready`.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
+    /// `tower::Service::call`.
+    fn call(&mut self, req: http::Request<RequestBody<R>>) -> Self::Future;
+}
+
+impl<R, S, B> HttpService<R> for S
+where
+    S: Service<http::Request<RequestBody<R>>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+    type Data = B::Data;
+    type BodyError = B::Error;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        Service::poll_ready(self, cx)
+    }
+
+    fn call(&mut self, req: http::Request<RequestBody<R>>) -> S::Future {
+        Service::call(self, req)
+    }
+}
+
+/// A service shared by the connections of one server: each request takes a
+/// clone. A runtime's `run_until` wants a `Sync` handler, and tower
+/// services need not be (`BoxCloneService` is not); the clone is taken
+/// under a lock held for the clone alone.
+#[derive(Debug)]
+pub struct SharedService<S>(Mutex<S>);
+
+impl<S: Clone> SharedService<S> {
+    /// Shares `service`.
+    pub fn new(service: S) -> Self {
+        SharedService(Mutex::new(service))
+    }
+
+    /// A clone of the service, for one request.
+    pub fn get(&self) -> S {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Serves one request through `service` (see the crate docs for what
+/// happens). An error result means the service failed or the response
+/// could not be written; the runtime crate answers it as a failed handler.
+/// The request goes back to the caller's task when this returns, whatever
+/// the service kept, so the server finishes it knowing how it ended.
+pub async fn handle<R: Exchange, S: HttpService<R>>(mut service: S, req: R) -> io::Result<()> {
+    let mut parts = match req.scgi_headers().into_request_parts() {
+        Ok(parts) => parts,
+        Err(e) => {
+            log::warn!("{}: bad request: {e}", req.peer());
+            let response =
+                scgi_proto::error_response(e.status_hint(), &e).map_err(io::Error::from)?;
+            let shared = Arc::new(Mutex::new(Some(req)));
+            return write_all(&shared, &response).await;
+        }
+    };
+    parts.extensions.insert(req.peer().clone());
+    let is_head = parts.method == http::Method::HEAD;
+    let body = RequestBody {
+        remaining: req.body_remaining(),
+        shared: Arc::new(Mutex::new(None)),
+    };
+    let shared = Arc::clone(&body.shared);
+    *lock(&shared) = Some(req);
+
+    let result = respond(
+        &mut service,
+        http::Request::from_parts(parts, body),
+        is_head,
+        &shared,
+    )
+    .await;
+    let req = lock(&shared).take();
+    drop(req);
+    result
+}
+
+/// The framing rules of the crate docs, on a response head whose body has
+/// `exact` bytes if known.
+fn frame(parts: &mut http::response::Parts, exact: Option<u64>, is_head: bool) {
+    let status = parts.status.as_u16();
+    match status {
+        100..=199 | 204 => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        304 if parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0") =>
+        {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        // A 304 states the selected representation's length, if anything:
+        // never one made up from its empty body.
+        304 => {}
+        _ if !is_head
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+            && !parts.headers.contains_key(header::TRANSFER_ENCODING) =>
+        {
+            if let Some(len) = exact {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn respond<R: Exchange, S: HttpService<R>>(
+    service: &mut S,
+    request: http::Request<RequestBody<R>>,
+    is_head: bool,
+    shared: &Shared<R>,
+) -> io::Result<()> {
+    poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(|e| io::Error::other(e.into()))?;
+    let response = service
+        .call(request)
+        .await
+        .map_err(|e| io::Error::other(e.into()))?;
+    let (mut parts, body) = response.into_parts();
+    frame(&mut parts, body.size_hint().exact(), is_head);
+    let head = scgi_proto::http::response_head_to_vec(&parts)?;
+    write_all(shared, &head).await?;
+
+    let mut body = pin!(body);
+    let mut data: Option<S::Data> = None;
+    poll_fn(|cx| {
+        loop {
+            if let Some(buf) = data.as_mut() {
+                if buf.has_remaining() {
+                    let n = ready!(with_request(shared, |req| req.poll_write(cx, buf.chunk())))?;
+                    buf.advance(n);
+                    continue;
+                }
+                data = None;
+            }
+            match body.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are dropped: CGI cannot carry them.
+                    if let Ok(d) = frame.into_data() {
+                        data = Some(d);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e.into()))),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    // Nothing to send for now: what is buffered goes out.
+                    ready!(with_request(shared, |req| req.poll_flush(cx)))?;
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `f` on the request, locked for this one poll.
+fn with_request<R, T>(
+    shared: &Shared<R>,
+    f: impl FnOnce(&mut R) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match lock(shared).as_mut() {
+        Some(req) => f(req),
+        None => Poll::Ready(Err(finished_error())),
+    }
+}
+
+async fn write_all<R: Exchange>(shared: &Shared<R>, mut data: &[u8]) -> io::Result<()> {
+    poll_fn(|cx| {
+        while !data.is_empty() {
+            let n = ready!(with_request(shared, |req| req.poll_write(cx, data)))?;
+            data = &data[n..];
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(status: u16, content_length: Option<&str>) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        if let Some(v) = content_length {
+            b = b.header(header::CONTENT_LENGTH, v);
+        }
+        b.body(()).expect("valid").into_parts().0
+    }
+
+    fn cl(p: &http::response::Parts) -> Option<&str> {
+        p.headers
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().expect("ascii"))
+    }
+
+    #[test]
+    fn no_content_length_on_204_and_1xx() {
+        for status in [204, 101] {
+            let mut p = parts(status, Some("0"));
+            frame(&mut p, Some(0), false);
+            assert_eq!(cl(&p), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_zero_content_length_on_304_is_dropped_a_real_one_kept() {
+        let mut p = parts(304, Some("0"));
+        frame(&mut p, Some(0), false);
+        assert_eq!(cl(&p), None);
+        let mut p = parts(304, Some("1234"));
+        frame(&mut p, Some(0), false);
+        assert_eq!(cl(&p), Some("1234"));
+        let mut p = parts(304, None);
+        frame(&mut p, Some(0), false);
+        assert_eq!(cl(&p), None);
+    }
+
+    #[test]
+    fn exact_bodies_get_a_content_length_except_for_head() {
+        let mut p = parts(200, None);
+        frame(&mut p, Some(5), false);
+        assert_eq!(cl(&p), Some("5"));
+        let mut p = parts(200, None);
+        frame(&mut p, Some(5), true);
+        assert_eq!(cl(&p), None);
+        let mut p = parts(200, None);
+        frame(&mut p, None, false);
+        assert_eq!(cl(&p), None);
+        // The service's own value stands.
+        let mut p = parts(200, Some("7"));
+        frame(&mut p, Some(5), false);
+        assert_eq!(cl(&p), Some("7"));
+    }
+}
