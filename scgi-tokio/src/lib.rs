@@ -1,11 +1,18 @@
 //! Serve SCGI on tokio: TCP (IPv4, IPv6) or Unix sockets, one task per
 //! connection.
 //!
-//! This crate owns sockets, tasks and timeouts; the protocol (decoding the
+//! This crate owns sockets, tasks and timers. The protocol (decoding the
 //! header netstring, counting the body, writing `Status:` heads) is
-//! [`scgi_proto`]'s. The API is `scgi-blocking`'s made async, with the same
-//! names, settings and defaults, so switching runtimes is mostly adding
-//! `.await`: open ([`Server::bind_tcp`], [`Server::bind_unix`],
+//! [`scgi_proto`]'s, and so is every decision about a connection's life
+//! (which timeout applies, which status a failure gets, whether to close,
+//! drain or reset): each connection is driven by a
+//! [`scgi_proto::server::Connection`]. The settings are
+//! [`scgi_proto::server::Config`], re-exported as [`Config`] and shared
+//! with `scgi-blocking`, with the same defaults; its
+//! [`workers`](Config::workers) is ignored here, since every connection is
+//! a task and how many threads run them is the tokio runtime's business.
+//! The API is `scgi-blocking`'s made async, with the same names, so
+//! switching runtimes is mostly adding `.await`: open ([`Server::bind_tcp`], [`Server::bind_unix`],
 //! [`Server::from_listener`]), [`next`](Server::next),
 //! [`run`](Server::run) / [`run_until`](Server::run_until),
 //! [`close`](Server::close) and
@@ -170,19 +177,18 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod config;
 mod net;
 mod request;
 mod server;
 #[cfg(feature = "tower")]
 mod service;
 
-pub use config::Config;
 #[cfg(unix)]
 pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
+pub use scgi_proto::server::Config;
 pub use server::{Server, ShutdownHandle};
 #[cfg(feature = "tower")]
 pub use service::{HttpService, RequestBody};

@@ -1,5 +1,5 @@
 //! One request: reading its head, its body, writing its response, and
-//! finishing the connection.
+//! ending the connection, as its [`Connection`] decides.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -10,25 +10,38 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use scgi_proto::{Decoder, EncodeError, Head, Headers, ResponseHead, Step};
+use scgi_proto::server::{
+    Config, Connection, Describe, Drain, Ending, HeadEof, HeadStep, HeadTimeout, Outcome, Reply,
+    Then,
+};
+use scgi_proto::{EncodeError, Head, Headers, NO_CONTENT, ResponseHead};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::config::Config;
 use crate::net::{Addr, Stream};
 use crate::server::Slot;
+
+/// The lifecycle's clock: tokio's (so a paused test clock applies), as the
+/// `std` instant `scgi-proto` knows.
+type Clock = std::time::Instant;
+
+fn now() -> Clock {
+    Instant::now().into_std()
+}
+
+/// `f`, given up on (`None`) at `deadline` (`None`: never).
+async fn within<F: Future>(deadline: Option<Clock>, f: F) -> Option<F::Output> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(Instant::from_std(at), f).await.ok(),
+        None => Some(f.await),
+    }
+}
 
 /// The connection's read buffer to start with: a typical head (nginx and
 /// Apache send 0.4-1 KiB) and a small body arrive in one read.
 const READ_BUF: usize = 4 * 1024;
-
-/// While the head is incomplete, each read asks for at least this much room
-/// and at most this much past what the decoder says is missing.
-const HEAD_READ_MIN: usize = 2 * 1024;
-const HEAD_READ_MAX: usize = 16 * 1024;
 
 /// Room made for each read of [`Request::chunk`].
 const CHUNK_READ: usize = 16 * 1024;
@@ -42,20 +55,10 @@ const DRAIN_READ: usize = 16 * 1024;
 /// A write that does not fit goes out with what is buffered in one
 /// vectored write, so a head and a page of any size still leave together.
 /// Small, because the request is moved into the handler's future (and an
-/// `async fn` keeps its argument twice).
+/// `async fn` keeps its argument twice). Error answers are encoded into it
+/// ([`Answer::encode`](scgi_proto::server::Answer::encode) needs at most
+/// 512 bytes).
 pub(crate) const OUT_CAP: usize = 512;
-
-// What the server sends for a handler that wrote nothing.
-use scgi_proto::NO_CONTENT;
-
-/// How a handler ended, for [`Conn::complete`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Done,
-    Failed,
-    /// The shutdown deadline passed: close without a word.
-    Forced,
-}
 
 /// A request whose head is read and validated: its headers, its body (read
 /// it through [`AsyncRead`], or zero-copy with [`chunk`](Request::chunk))
@@ -99,25 +102,17 @@ pub struct Request {
     handback: Option<u64>,
 }
 
-/// The live half of a request: the socket and what finishing it needs.
+/// The live half of a request: the socket, the lifecycle that decides
+/// about it, and the response buffer.
 pub(crate) struct Conn {
     stream: Stream,
-    /// In its body state: counts body bytes.
-    decoder: Decoder,
+    life: Connection<Clock>,
     out: OutBuf,
-    /// Whether the handler wrote anything.
-    written: bool,
-    /// Whether response bytes reached the socket.
-    sent: bool,
-    /// The status to answer a failure with when the body could not be read.
-    body_status: Option<u16>,
-    /// Whether the request was read to its end with no byte past it: then,
-    /// with nothing pending on the socket either, closing cannot send RST
-    /// and the connection closes without lingering.
+    /// Whether no received byte is left unhandled (for
+    /// [`Connection::end`]); set when the request is released.
     read_to_end: bool,
     read_timer: Timer,
     write_timer: Timer,
-    config: Arc<Config>,
     peer: Addr,
     slot: Slot,
 }
@@ -174,56 +169,54 @@ pub(crate) struct Returned {
 
 impl Returned {
     /// `METHOD URI` for log lines.
-    pub(crate) fn describe(&self) -> impl fmt::Display + '_ {
+    pub(crate) fn describe(&self) -> Describe<'_> {
         Describe(self.head.headers(&self.buf))
     }
 }
 
-struct Describe<'a>(Headers<'a>);
-
-impl fmt::Display for Describe<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.0.method().unwrap_or("-"),
-            self.0.request_uri().unwrap_or(b"-").escape_ascii()
-        )
-    }
-}
-
-/// A lazily armed timeout for one poll-based read or write.
+/// A lazily armed timer for one poll-based read or write.
 #[derive(Default)]
 struct Timer {
     /// Boxed so that the request stays `Unpin`; allocated the first time a
-    /// read or write has to wait, then reset.
+    /// read or write has to wait under a deadline, then reset.
     sleep: Option<Pin<Box<Sleep>>>,
-    armed: bool,
+    /// While waiting: whether under a deadline.
+    armed: Option<bool>,
 }
 
 impl Timer {
-    /// Whether `after` has passed since the operation started waiting.
-    fn poll_expired(&mut self, cx: &mut Context<'_>, after: Duration) -> bool {
-        if !self.armed {
-            let deadline = Instant::now() + after;
-            match &mut self.sleep {
-                Some(sleep) => sleep.as_mut().reset(deadline),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+    /// Whether the deadline `deadline` gives when the operation starts
+    /// waiting (`None`: never) has passed.
+    fn poll_expired(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: impl FnOnce() -> Option<Clock>,
+    ) -> bool {
+        let sleep = &mut self.sleep;
+        let timed = *self.armed.get_or_insert_with(|| {
+            let Some(at) = deadline() else {
+                return false;
+            };
+            let at = Instant::from_std(at);
+            match sleep {
+                Some(sleep) => sleep.as_mut().reset(at),
+                None => *sleep = Some(Box::pin(tokio::time::sleep_until(at))),
             }
-            self.armed = true;
-        }
-        let expired = self
-            .sleep
-            .as_mut()
-            .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+            true
+        });
+        let expired = timed
+            && self
+                .sleep
+                .as_mut()
+                .is_some_and(|s| s.as_mut().poll(cx).is_ready());
         if expired {
-            self.armed = false;
+            self.armed = None;
         }
         expired
     }
 
     fn disarm(&mut self) {
-        self.armed = false;
+        self.armed = None;
     }
 }
 
@@ -281,10 +274,6 @@ impl OutBuf {
     }
 }
 
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
-}
-
 fn aborted() -> io::Error {
     io::Error::new(
         io::ErrorKind::ConnectionAborted,
@@ -299,12 +288,12 @@ fn upgraded_error() -> io::Error {
     )
 }
 
-/// One write (vectored) to the socket, bounded by the write timeout while
+/// One write (vectored) to the socket, bounded by the write deadline while
 /// the peer accepts nothing.
 fn poll_send(
     stream: &mut Stream,
     timer: &mut Timer,
-    timeout: Duration,
+    life: &mut Connection<Clock>,
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
@@ -313,47 +302,42 @@ fn poll_send(
             timer.disarm();
             Poll::Ready(match result {
                 Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-                other => other,
+                Ok(n) => {
+                    life.sent();
+                    Ok(n)
+                }
+                Err(e) => Err(e),
             })
         }
-        Poll::Pending if timer.poll_expired(cx, timeout) => Poll::Ready(Err(timed_out(
-            "the peer accepted no response data within the write timeout",
-        ))),
+        Poll::Pending if timer.poll_expired(cx, || life.write_deadline(now())) => {
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer accepted no response data within the write timeout",
+            )))
+        }
         Poll::Pending => Poll::Pending,
     }
 }
 
-/// Reads and validates a connection's head under the head timeout. Answers
-/// a malformed or stalled head itself and returns `None`, as for a
-/// connection closed before its first byte.
+/// Reads a connection's head under the head deadline. A refused or
+/// stalled head is answered and the connection ended as its
+/// [`Connection`] says; then, as for a connection closed before its first
+/// byte, `None`.
 pub(crate) async fn read_head(
     mut stream: Stream,
     peer: Addr,
     slot: Slot,
-    config: &Arc<Config>,
+    config: &Config,
 ) -> Option<Request> {
-    let deadline = Instant::now() + config.head_timeout;
-    let mut decoder = Decoder::with_config(config.proto);
+    let mut life = Connection::new(config, now());
+    let deadline = life.head_deadline();
     let mut buf = BytesMut::with_capacity(READ_BUF);
-    loop {
-        let needed = match decoder.decode(&buf) {
-            Ok(Step::Head(head)) => {
-                let conn = Conn {
-                    stream,
-                    decoder,
-                    out: OutBuf::new(),
-                    written: false,
-                    sent: false,
-                    body_status: None,
-                    read_to_end: false,
-                    read_timer: Timer::default(),
-                    write_timer: Timer::default(),
-                    config: Arc::clone(config),
-                    peer: peer.clone(),
-                    slot,
-                };
+    let ending = loop {
+        match life.decode_head(&buf) {
+            HeadStep::Read { room } => buf.reserve(room),
+            HeadStep::Ready(head) => {
                 return Some(Request {
-                    conn: Some(conn),
+                    conn: Some(Conn::new(stream, life, peer.clone(), slot)),
                     buf,
                     pos: head.wire_len(),
                     head,
@@ -362,138 +346,76 @@ pub(crate) async fn read_head(
                     handback: None,
                 });
             }
-            Ok(Step::Partial { needed }) => needed,
-            // The decoder reports the head before any body step.
-            Ok(Step::Body(_) | Step::End) => return None,
-            Err(e) => {
+            HeadStep::Refused(e, ending) => {
                 log::warn!("{peer}: bad request: {e}");
-                answer(&mut stream, error_response(e.status_hint(), &e), config).await;
-                return None;
+                break ending;
             }
-        };
-        buf.reserve(needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX));
-        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Err(_) => {
-                head_timed_out(&mut stream, &peer, buf.len(), config).await;
-                return None;
-            }
-            Ok(Ok(0)) => {
-                match decoder.finish() {
-                    // Apache opens and closes a connection without a byte
-                    // when it answers a chunked request (411) itself.
-                    Ok(_) => log::debug!("{peer}: closed before the first byte"),
-                    Err(e) => {
-                        log::warn!("{peer}: bad request: {e}");
-                        answer(&mut stream, error_response(e.status_hint(), &e), config).await;
-                    }
+        }
+        match within(deadline, stream.read_buf(&mut buf)).await {
+            None => match life.head_timed_out() {
+                HeadTimeout::Idle => {
+                    log::debug!("{peer}: no request within the head timeout; closing");
+                    return None;
                 }
-                return None;
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-            Ok(Err(e)) => {
+                HeadTimeout::Partial(received, ending) => {
+                    log::info!(
+                        "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
+                    );
+                    break ending;
+                }
+            },
+            Some(Ok(0)) => match life.head_eof() {
+                HeadEof::Quiet => {
+                    log::debug!("{peer}: closed before the first byte");
+                    return None;
+                }
+                HeadEof::Refused(e, ending) => {
+                    log::warn!("{peer}: bad request: {e}");
+                    break ending;
+                }
+            },
+            Some(Ok(_)) => {}
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(e)) => {
                 log::debug!("{peer}: reading the request head: {e}");
                 return None;
             }
         }
-    }
-}
-
-async fn head_timed_out(stream: &mut Stream, peer: &Addr, received: usize, config: &Config) {
-    if received == 0 {
-        log::debug!("{peer}: no request within the head timeout; closing");
-        return;
-    }
-    log::info!(
-        "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
-    );
-    // No draining: the peer is the one stalling. Best effort, bounded by
-    // the write timeout.
-    let response = error_response(408, &"request head not received in time");
-    let _ = tokio::time::timeout(config.write_timeout, async {
-        stream.write_all(&response).await?;
-        stream.shutdown().await
-    })
-    .await;
-}
-
-/// A complete plain-text error response (scgi-proto formats it), built
-/// whole so it leaves in one write. Only valid statuses are passed here.
-fn error_response(status: u16, detail: &dyn fmt::Display) -> Vec<u8> {
-    scgi_proto::error_response(status, detail).unwrap_or_default()
-}
-
-/// Answers a refused head, then closes politely.
-async fn answer(stream: &mut Stream, response: Vec<u8>, config: &Config) {
-    match tokio::time::timeout(config.write_timeout, stream.write_all(&response)).await {
-        Ok(Ok(())) => {
-            let mut scratch = [0u8; 512];
-            linger(stream, &mut scratch, config).await;
-        }
-        Ok(Err(e)) => log::debug!("sending an error response: {e}"),
-        Err(_) => log::debug!("sending an error response: write timeout"),
-    }
-}
-
-/// Ends our side, then reads and discards what the peer still sends until
-/// it closes, within the drain bounds: closing a socket with unread input
-/// sends RST, and the peer may then lose the response (SCGI.md). Reads go
-/// into `scratch` (usually the peer has nothing left, or just closed); a
-/// peer still sending a body nobody read gets a larger buffer.
-async fn linger(stream: &mut Stream, scratch: &mut [u8], config: &Config) {
-    if stream.shutdown().await.is_err() {
-        return;
-    }
-    let deadline = Instant::now() + config.drain_timeout;
-    let mut total = 0u64;
-    let mut large = Vec::new();
-    while total < config.drain_limit {
-        let into = if large.is_empty() {
-            &mut *scratch
-        } else {
-            &mut large[..]
-        };
-        let full = into.len();
-        match tokio::time::timeout_at(deadline, stream.read(into)).await {
-            Ok(Ok(0)) => return,
-            Ok(Ok(n)) => {
-                total += n as u64;
-                if n == full && large.is_empty() {
-                    large = vec![0; DRAIN_READ];
-                }
-            }
-            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-            Ok(Err(_)) => return,
-            Err(_) => break,
-        }
-    }
-    log::debug!("stopped draining after {total} bytes; closing");
+    };
+    let _ = Conn::new(stream, life, peer, slot).close(ending).await;
+    None
 }
 
 impl Conn {
+    fn new(stream: Stream, life: Connection<Clock>, peer: Addr, slot: Slot) -> Conn {
+        Conn {
+            stream,
+            life,
+            out: OutBuf::new(),
+            read_to_end: false,
+            read_timer: Timer::default(),
+            write_timer: Timer::default(),
+            peer,
+            slot,
+        }
+    }
+
     fn forced(&self) -> bool {
         self.slot.shared().is_forced()
     }
 
     fn body_remaining(&self) -> u64 {
-        self.decoder.remaining_body().unwrap_or(0)
+        self.life.body_remaining()
     }
 
     /// The peer ended its side inside the body.
     fn body_eof(&mut self) -> io::Error {
-        match self.decoder.finish() {
-            Err(e) => {
-                self.body_status = Some(e.status_hint());
-                io::Error::new(io::ErrorKind::UnexpectedEof, e)
-            }
-            // Cannot happen with body bytes outstanding.
-            Ok(_) => io::ErrorKind::UnexpectedEof.into(),
-        }
+        io::Error::new(io::ErrorKind::UnexpectedEof, self.life.body_eof())
     }
 
+    /// A body read waited past its deadline.
     fn body_timed_out(&mut self) -> io::Error {
-        self.body_status = Some(408);
-        timed_out("no request body data within the body timeout")
+        io::Error::new(io::ErrorKind::TimedOut, self.life.body_timed_out())
     }
 
     /// A read from the socket straight into `dst`, bounded to the body.
@@ -514,7 +436,7 @@ impl Conn {
                     return Poll::Ready(Err(self.body_eof()));
                 }
                 // Bookkeeping only: `n` is within the body.
-                let _ = self.decoder.decode(limited.filled());
+                self.life.body(limited.filled());
                 dst.advance(n);
                 Poll::Ready(Ok(()))
             }
@@ -522,7 +444,11 @@ impl Conn {
                 self.read_timer.disarm();
                 Poll::Ready(Err(e))
             }
-            Poll::Pending if self.read_timer.poll_expired(cx, self.config.body_timeout) => {
+            Poll::Pending
+                if self
+                    .read_timer
+                    .poll_expired(cx, || self.life.body_deadline(now())) =>
+            {
                 Poll::Ready(Err(self.body_timed_out()))
             }
             Poll::Pending => Poll::Pending,
@@ -536,7 +462,7 @@ impl Conn {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        self.written = true;
+        self.life.wrote();
         loop {
             let pending = self.out.pending().len();
             if pending + data.len() <= OUT_CAP {
@@ -545,15 +471,13 @@ impl Conn {
             }
             // What is buffered and what does not fit leave in one write.
             let bufs = [IoSlice::new(self.out.pending()), IoSlice::new(data)];
-            let timeout = self.config.write_timeout;
             let n = ready!(poll_send(
                 &mut self.stream,
                 &mut self.write_timer,
-                timeout,
+                &mut self.life,
                 cx,
                 &bufs
             ))?;
-            self.sent = true;
             if n < pending {
                 self.out.consume(n);
                 continue;
@@ -567,16 +491,14 @@ impl Conn {
 
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.out.is_empty() {
-            let timeout = self.config.write_timeout;
             let bufs = [IoSlice::new(self.out.pending())];
             let n = ready!(poll_send(
                 &mut self.stream,
                 &mut self.write_timer,
-                timeout,
+                &mut self.life,
                 cx,
                 &bufs
             ))?;
-            self.sent = true;
             self.out.consume(n);
         }
         Poll::Ready(Ok(()))
@@ -586,13 +508,18 @@ impl Conn {
         poll_fn(|cx| self.poll_flush_out(cx)).await
     }
 
-    /// Sends the response's end (or a fallback) and closes the connection;
-    /// cut short if the shutdown deadline passes meanwhile. The connection
-    /// is closed when the `Conn` is dropped.
+    /// Ends the request, which came to `outcome`.
     pub(crate) async fn complete(&mut self, outcome: Outcome) -> io::Result<()> {
+        let ending = self.life.end(outcome, self.read_to_end);
+        self.close(ending).await
+    }
+
+    /// Carries out `ending`, cut short if the shutdown deadline passes
+    /// meanwhile. The socket closes when the `Conn` is dropped.
+    async fn close(&mut self, ending: Ending) -> io::Result<()> {
         let shared = Arc::clone(self.slot.shared());
         let mut forced = pin!(shared.forced_signal());
-        let mut work = pin!(self.complete_now(outcome));
+        let mut work = pin!(self.carry_out(ending));
         poll_fn(|cx| {
             if let Poll::Ready(result) = work.as_mut().poll(cx) {
                 return Poll::Ready(result);
@@ -602,48 +529,67 @@ impl Conn {
         .await
     }
 
-    async fn complete_now(&mut self, outcome: Outcome) -> io::Result<()> {
-        let result = match outcome {
-            Outcome::Forced => return Ok(()),
-            Outcome::Done => {
-                if !self.written {
-                    self.out.push(NO_CONTENT);
-                }
-                self.flush_out().await
-            }
-            Outcome::Failed if self.sent => {
-                // Part of the response is out; ending it cleanly would pass
-                // a truncated response off as complete.
-                self.stream.set_abortive_close();
-                return Ok(());
-            }
-            Outcome::Failed => {
-                let status = self.body_status.unwrap_or(500);
-                let detail = match status {
-                    500 => "the handler failed",
-                    408 => "request body not received in time",
-                    _ => "request body incomplete",
-                };
+    async fn carry_out(&mut self, Ending { reply, then }: Ending) -> io::Result<()> {
+        match reply {
+            Reply::Nothing => self.out.clear(),
+            Reply::Buffered => {}
+            Reply::NoContent => self.out.push(NO_CONTENT),
+            Reply::Answer(answer) => {
                 self.out.clear();
-                let response = error_response(status, &detail);
-                let send = self.stream.write_all(&response);
-                match tokio::time::timeout(self.config.write_timeout, send).await {
-                    Ok(result) => result,
-                    Err(_) => Err(timed_out(
-                        "the peer accepted no response within the write timeout",
-                    )),
-                }
+                self.out.end = answer.encode(&mut self.out.bytes)?;
             }
-        };
-        match &result {
-            // Nothing unread: close at once rather than wait for the peer's
-            // close (a task held per request for nothing).
-            Ok(()) if self.read_to_end && matches!(self.stream.has_pending_input(), Ok(false)) => {}
-            // The response is out: its buffer is free to drain into.
-            Ok(()) => linger(&mut self.stream, &mut self.out.bytes, &self.config).await,
-            Err(e) => log::debug!("{}: sending the response: {e}", self.peer),
         }
-        result
+        if let Err(e) = self.flush_out().await {
+            log::debug!("{}: sending the response: {e}", self.peer);
+            return Err(e);
+        }
+        match then {
+            Then::Close => {}
+            Then::CloseUnlessPending if matches!(self.stream.has_pending_input(), Ok(false)) => {}
+            Then::CloseUnlessPending | Then::Drain => self.drain().await,
+            Then::HalfClose => {
+                let _ = self.stream.shutdown().await;
+            }
+            Then::Reset => self.stream.set_abortive_close(),
+        }
+        Ok(())
+    }
+
+    /// Ends our side, then reads and discards what the peer still sends,
+    /// within the drain's bounds. Reads go into the response buffer, free
+    /// now (usually the peer has nothing left, or just closed); a peer
+    /// still sending a body nobody read gets a larger buffer.
+    async fn drain(&mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let Drain { deadline, limit } = self.life.start_drain(now());
+        let mut total = 0u64;
+        let mut large = Vec::new();
+        while total < limit {
+            let into = if large.is_empty() {
+                &mut self.out.bytes[..]
+            } else {
+                &mut large[..]
+            };
+            let full = into.len();
+            match within(deadline, self.stream.read(into)).await {
+                Some(Ok(0)) => return,
+                Some(Ok(n)) => {
+                    total += n as u64;
+                    if n == full && large.is_empty() {
+                        large = vec![0; DRAIN_READ];
+                    }
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(_)) => return,
+                None => break,
+            }
+        }
+        log::debug!(
+            "{}: stopped draining after {total} bytes; closing",
+            self.peer
+        );
     }
 }
 
@@ -715,18 +661,15 @@ impl Request {
                 return Err(aborted());
             }
             self.rest.reserve(CHUNK_READ);
-            let timeout = conn.config.body_timeout;
-            match tokio::time::timeout(timeout, conn.stream.read_buf(&mut self.rest)).await {
-                Err(_) => return Err(conn.body_timed_out()),
-                Ok(Ok(0)) => return Err(conn.body_eof()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
+            let deadline = conn.life.body_deadline(now());
+            match within(deadline, conn.stream.read_buf(&mut self.rest)).await {
+                None => return Err(conn.body_timed_out()),
+                Some(Ok(0)) => return Err(conn.body_eof()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
             }
         }
-        match conn.decoder.decode(&self.rest) {
-            Ok(Step::Body(n)) => Ok(Some(self.rest.split_to(n).freeze())),
-            _ => Ok(None),
-        }
+        Ok(self.body_piece())
     }
 
     /// [`chunk`](Request::chunk) as a poll function, for the request body
@@ -758,16 +701,24 @@ impl Request {
                         Err(e) => return Poll::Ready(Err(e)),
                     }
                 }
-                Poll::Pending if conn.read_timer.poll_expired(cx, conn.config.body_timeout) => {
+                Poll::Pending
+                    if conn
+                        .read_timer
+                        .poll_expired(cx, || conn.life.body_deadline(now())) =>
+                {
                     return Poll::Ready(Err(conn.body_timed_out()));
                 }
                 Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(match conn.decoder.decode(&self.rest) {
-            Ok(Step::Body(n)) => Ok(Some(self.rest.split_to(n).freeze())),
-            _ => Ok(None),
-        })
+        Poll::Ready(Ok(self.body_piece()))
+    }
+
+    /// The body bytes at the front of `rest`, split off (`None` past the
+    /// body).
+    fn body_piece(&mut self) -> Option<Bytes> {
+        let n = self.conn.as_mut()?.life.body(&self.rest);
+        (n > 0).then(|| self.rest.split_to(n).freeze())
     }
 
     /// An owned copy of the header netstring, for the `http::Request`'s
@@ -805,7 +756,7 @@ impl Request {
         let required = match head.encode(conn.out.spare_mut()) {
             Ok(n) => {
                 conn.out.end += n;
-                conn.written = true;
+                conn.life.wrote();
                 return Ok(());
             }
             Err(EncodeError::BufferTooSmall { required }) => required,
@@ -815,7 +766,7 @@ impl Request {
             conn.flush_out().await?;
             let n = head.encode(conn.out.spare_mut())?;
             conn.out.end += n;
-            conn.written = true;
+            conn.life.wrote();
             return Ok(());
         }
         let bytes = head.to_vec()?;
@@ -865,20 +816,26 @@ impl Request {
     /// connection and drains it. Returns the error of the last write, if
     /// any.
     pub async fn finish(mut self) -> io::Result<()> {
-        match self.take_conn() {
+        match self.release() {
             Some(mut conn) => conn.complete(Outcome::Done).await,
             None => Ok(()),
         }
+    }
+
+    /// Takes the connection out to end it, noting whether every byte
+    /// received was handed out.
+    fn release(&mut self) -> Option<Conn> {
+        let mut conn = self.take_conn()?;
+        conn.read_to_end = self.pos == self.buf.len() && self.rest.is_empty();
+        Some(conn)
     }
 }
 
 impl Drop for Request {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(conn) = self.release() else {
             return;
         };
-        conn.read_to_end =
-            conn.body_remaining() == 0 && self.pos == self.buf.len() && self.rest.is_empty();
         let outcome = if std::thread::panicking() {
             Outcome::Failed
         } else {
@@ -943,9 +900,7 @@ impl AsyncRead for Request {
         };
         if !unread.is_empty() {
             let take = dst.remaining().min(unread.len());
-            let Ok(Step::Body(n)) = conn.decoder.decode(&unread[..take]) else {
-                return Poll::Ready(Ok(()));
-            };
+            let n = conn.life.body(&unread[..take]);
             dst.put_slice(&unread[..n]);
             if this.pos < this.buf.len() {
                 this.pos += n;

@@ -15,14 +15,14 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::path::Path;
 
+use scgi_proto::server::{Config, Outcome};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::config::Config;
 use crate::net::{Addr, Listener, Registered, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
-use crate::request::{self, HANDBACK, Handback, Outcome, Request};
+use crate::request::{self, HANDBACK, Handback, Request};
 
 /// The result of [`race`].
 pub(crate) enum Either<A, B> {
@@ -61,6 +61,12 @@ pub(crate) enum Phase {
     Forced,
 }
 
+/// The connection cap as the semaphore holds it: at most what a tokio
+/// semaphore can count.
+fn permits(config: &Config) -> usize {
+    config.connection_cap().min(Semaphore::MAX_PERMITS)
+}
+
 /// State shared by the server, its connections and its
 /// [`ShutdownHandle`]s.
 #[derive(Debug)]
@@ -93,10 +99,10 @@ impl Shared {
         Shared {
             phase: watch::Sender::new(Phase::Running),
             forced: AtomicBool::new(false),
-            sem: Semaphore::new(config.permits()),
+            sem: Semaphore::new(permits(config)),
             state: Mutex::new(State {
                 open: 0,
-                permits: config.permits(),
+                permits: permits(config),
                 accepting: false,
                 shutdown_timeout: config.shutdown_timeout,
                 deadline: None,
@@ -131,7 +137,7 @@ impl Shared {
 
     fn reconfigure(&self, config: &Config) {
         let mut st = self.lock();
-        let want = config.permits();
+        let want = permits(config);
         if want > st.permits {
             self.sem.add_permits(want - st.permits);
         } else {
@@ -442,7 +448,7 @@ impl Server {
             Some(l) => l.local_addr()?,
             None => return Err(io::Error::other("no listener")),
         };
-        let config = Config::default();
+        let config = Config::DEFAULT;
         Ok(Server {
             shared: Arc::new(Shared::new(&config)),
             config: Arc::new(config),

@@ -84,7 +84,10 @@ async fn stop(handle: ShutdownHandle, serving: JoinHandle<io::Result<()>>) {
 
 #[test]
 fn defaults() {
+    // The shared settings of every runtime (scgi_proto::server), with
+    // their defaults.
     let c = Config::default();
+    assert_eq!(c, scgi_tokio::scgi_proto::server::Config::DEFAULT);
     assert_eq!(c.head_timeout, Duration::from_secs(30));
     assert_eq!(c.body_timeout, Duration::from_secs(60));
     assert_eq!(c.write_timeout, Duration::from_secs(60));
@@ -92,6 +95,7 @@ fn defaults() {
     assert_eq!(c.drain_timeout, Duration::from_secs(1));
     assert_eq!(c.drain_limit, 4 * 1024 * 1024);
     assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+    assert_eq!(c.workers, 0);
     assert_eq!(c.proto, scgi_tokio::scgi_proto::Config::DEFAULT);
     assert_eq!(Server::DEFAULT_ADDR, "127.0.0.1:4000");
     assert!(TcpOptions::default().reuse_addr);
