@@ -438,6 +438,64 @@ pub fn encode_response_head(parts: &response::Parts, buf: &mut [u8]) -> Result<u
     w.finish()
 }
 
+/// Frames a response head whose body has `exact` bytes if known (framing
+/// is the library's job, not the service's, as in hyper):
+///
+/// - without a `Content-Length` or `Transfer-Encoding`, and with a body of
+///   exact known size (axum's `Json`, a `String`), one is added, except for
+///   `HEAD` requests (`is_head`; the body is not sent, and its length may
+///   not be the `GET`'s) and 1xx, 204 and 304 responses;
+/// - a `Content-Length` on a 1xx or 204 response is removed (RFC 9110
+///   §8.6 forbids it; axum adds `Content-Length: 0`, and nginx would pass
+///   it on to the client);
+/// - a `Content-Length: 0` on a 304 is removed (a 304 may state the
+///   selected representation's length, never one made up from its empty
+///   body); another value is kept.
+///
+/// ```
+/// let (mut parts, ()) = http::Response::builder()
+///     .status(204)
+///     .header("content-length", "0")
+///     .body(())?
+///     .into_parts();
+/// scgi_proto::http::frame_response(&mut parts, Some(0), false);
+/// assert!(parts.headers.get("content-length").is_none());
+///
+/// let (mut parts, ()) = http::Response::new(()).into_parts();
+/// scgi_proto::http::frame_response(&mut parts, Some(5), false);
+/// assert_eq!(parts.headers["content-length"], "5");
+/// # Ok::<(), http::Error>(())
+/// ```
+pub fn frame_response(parts: &mut response::Parts, exact: Option<u64>, is_head: bool) {
+    let status = parts.status.as_u16();
+    match status {
+        100..=199 | 204 => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        304 if parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0") =>
+        {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        // A 304 states the selected representation's length, if anything:
+        // never one made up from its empty body.
+        304 => {}
+        _ if !is_head
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+            && !parts.headers.contains_key(header::TRANSFER_ENCODING) =>
+        {
+            if let Some(len) = exact {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// [`encode_response_head`] into a new buffer of the exact size.
 pub fn response_head_to_vec(parts: &response::Parts) -> Result<Vec<u8>, EncodeError> {
     let required = match encode_response_head(parts, &mut []) {
@@ -891,5 +949,63 @@ mod tests {
             response_head_to_vec(&response(200, &[("x-a", b"1"), ("status", b"404")])),
             Err(EncodeError::ReservedName { index: 1 })
         );
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+
+    fn parts(status: u16, content_length: Option<&str>) -> response::Parts {
+        let mut b = ::http::Response::builder().status(status);
+        if let Some(v) = content_length {
+            b = b.header(header::CONTENT_LENGTH, v);
+        }
+        b.body(()).expect("valid").into_parts().0
+    }
+
+    fn cl(p: &response::Parts) -> Option<&str> {
+        p.headers
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().expect("ascii"))
+    }
+
+    #[test]
+    fn no_content_length_on_204_and_1xx() {
+        for status in [204, 101] {
+            let mut p = parts(status, Some("0"));
+            frame_response(&mut p, Some(0), false);
+            assert_eq!(cl(&p), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_zero_content_length_on_304_is_dropped_a_real_one_kept() {
+        let mut p = parts(304, Some("0"));
+        frame_response(&mut p, Some(0), false);
+        assert_eq!(cl(&p), None);
+        let mut p = parts(304, Some("1234"));
+        frame_response(&mut p, Some(0), false);
+        assert_eq!(cl(&p), Some("1234"));
+        let mut p = parts(304, None);
+        frame_response(&mut p, Some(0), false);
+        assert_eq!(cl(&p), None);
+    }
+
+    #[test]
+    fn exact_bodies_get_a_content_length_except_for_head() {
+        let mut p = parts(200, None);
+        frame_response(&mut p, Some(5), false);
+        assert_eq!(cl(&p), Some("5"));
+        let mut p = parts(200, None);
+        frame_response(&mut p, Some(5), true);
+        assert_eq!(cl(&p), None);
+        let mut p = parts(200, None);
+        frame_response(&mut p, None, false);
+        assert_eq!(cl(&p), None);
+        // The service's own value stands.
+        let mut p = parts(200, Some("7"));
+        frame_response(&mut p, Some(5), false);
+        assert_eq!(cl(&p), Some("7"));
     }
 }

@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{self, HeaderValue};
 use http_body::{Body as _, Frame, SizeHint};
 use tower_service::Service;
 
@@ -283,38 +282,6 @@ pub async fn handle<R: Exchange, S: HttpService<R>>(mut service: S, req: R) -> i
     result
 }
 
-/// The framing rules of the crate docs, on a response head whose body has
-/// `exact` bytes if known.
-fn frame(parts: &mut http::response::Parts, exact: Option<u64>, is_head: bool) {
-    let status = parts.status.as_u16();
-    match status {
-        100..=199 | 204 => {
-            parts.headers.remove(header::CONTENT_LENGTH);
-        }
-        304 if parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v == "0") =>
-        {
-            parts.headers.remove(header::CONTENT_LENGTH);
-        }
-        // A 304 states the selected representation's length, if anything:
-        // never one made up from its empty body.
-        304 => {}
-        _ if !is_head
-            && !parts.headers.contains_key(header::CONTENT_LENGTH)
-            && !parts.headers.contains_key(header::TRANSFER_ENCODING) =>
-        {
-            if let Some(len) = exact {
-                parts
-                    .headers
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
-        }
-        _ => {}
-    }
-}
-
 async fn respond<R: Exchange, S: HttpService<R>>(
     service: &mut S,
     request: http::Request<RequestBody<R>>,
@@ -329,7 +296,7 @@ async fn respond<R: Exchange, S: HttpService<R>>(
         .await
         .map_err(|e| io::Error::other(e.into()))?;
     let (mut parts, body) = response.into_parts();
-    frame(&mut parts, body.size_hint().exact(), is_head);
+    scgi_proto::http::frame_response(&mut parts, body.size_hint().exact(), is_head);
     let head = scgi_proto::http::response_head_to_vec(&parts)?;
     write_all(shared, &head).await?;
 
@@ -385,62 +352,4 @@ async fn write_all<R: Exchange>(shared: &Shared<R>, mut data: &[u8]) -> io::Resu
         Poll::Ready(Ok(()))
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(status: u16, content_length: Option<&str>) -> http::response::Parts {
-        let mut b = http::Response::builder().status(status);
-        if let Some(v) = content_length {
-            b = b.header(header::CONTENT_LENGTH, v);
-        }
-        b.body(()).expect("valid").into_parts().0
-    }
-
-    fn cl(p: &http::response::Parts) -> Option<&str> {
-        p.headers
-            .get(header::CONTENT_LENGTH)
-            .map(|v| v.to_str().expect("ascii"))
-    }
-
-    #[test]
-    fn no_content_length_on_204_and_1xx() {
-        for status in [204, 101] {
-            let mut p = parts(status, Some("0"));
-            frame(&mut p, Some(0), false);
-            assert_eq!(cl(&p), None, "{status}");
-        }
-    }
-
-    #[test]
-    fn a_zero_content_length_on_304_is_dropped_a_real_one_kept() {
-        let mut p = parts(304, Some("0"));
-        frame(&mut p, Some(0), false);
-        assert_eq!(cl(&p), None);
-        let mut p = parts(304, Some("1234"));
-        frame(&mut p, Some(0), false);
-        assert_eq!(cl(&p), Some("1234"));
-        let mut p = parts(304, None);
-        frame(&mut p, Some(0), false);
-        assert_eq!(cl(&p), None);
-    }
-
-    #[test]
-    fn exact_bodies_get_a_content_length_except_for_head() {
-        let mut p = parts(200, None);
-        frame(&mut p, Some(5), false);
-        assert_eq!(cl(&p), Some("5"));
-        let mut p = parts(200, None);
-        frame(&mut p, Some(5), true);
-        assert_eq!(cl(&p), None);
-        let mut p = parts(200, None);
-        frame(&mut p, None, false);
-        assert_eq!(cl(&p), None);
-        // The service's own value stands.
-        let mut p = parts(200, Some("7"));
-        frame(&mut p, Some(5), false);
-        assert_eq!(cl(&p), Some("7"));
-    }
 }
