@@ -56,9 +56,14 @@ impl Wait {
         }
     }
 
-    /// Whether the armed deadline has passed.
+    /// Whether the armed deadline has passed (then it is disarmed: a
+    /// retried operation waits afresh).
     fn passed(&mut self, cx: &mut Context<'_>) -> bool {
-        self.armed && Pin::new(&mut self.timer).poll(cx).is_ready()
+        if self.armed && Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.armed = false;
+            return true;
+        }
+        false
     }
 
     /// The operation is pending: arms the deadline `deadline(now)` gives,
@@ -231,7 +236,8 @@ async fn drain(stream: &Stream, peer: &Addr, bounds: Drain<Instant>) {
 ///   [`TimedOut`](io::ErrorKind::TimedOut).
 /// - Writes are gathered in an 8 KiB buffer and sent when it fills, on
 ///   [`flush`](AsyncWriteExt::flush), and when the request finishes. Each
-///   write may wait at most [`write_timeout`](crate::Config::write_timeout). Start
+///   write may wait at most
+///   [`write_timeout`](crate::Config::write_timeout) for the peer. Start
 ///   with a head:
 ///   [`write_status_ok_text_content`](Request::write_status_ok_text_content)
 ///   or [`write_head`](Request::write_head).

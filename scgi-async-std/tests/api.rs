@@ -495,6 +495,39 @@ fn write_timeout() {
     close(&handle, t);
 }
 
+/// A body read that timed out times out again when retried (each wait
+/// gets a deadline of its own) rather than waiting forever.
+#[test]
+fn timed_out_body_read_times_out_again() {
+    async_std::task::block_on(async {
+        let mut server = Server::bind_tcp("127.0.0.1:0")
+            .expect("bind")
+            .with_config(Config::default().with_body_timeout(Duration::from_millis(50)));
+        let mut c = TcpStream::connect(tcp_addr(&server)).expect("connect");
+        let wire = request("POST", "/", b"hello");
+        c.write_all(&wire[..wire.len() - 5])
+            .expect("write the head");
+        let mut req = server
+            .next(Some(CLIENT_TIMEOUT))
+            .await
+            .expect("next")
+            .expect("a request");
+        for _ in 0..2 {
+            let read = future::or(async { Some(req.read(&mut [0u8; 8]).await) }, async {
+                Timer::after(CLIENT_TIMEOUT).await;
+                None
+            });
+            let e = read
+                .await
+                .expect("a retried read hung")
+                .expect_err("no body");
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        }
+        drop((req, c));
+        assert!(server.close().await);
+    });
+}
+
 /// Dropping a `next`-style server stops its acceptor: the port closes.
 #[test]
 fn dropping_the_server_stops_accepting() {
