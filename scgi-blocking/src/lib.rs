@@ -123,10 +123,14 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "http")]
+mod http;
 mod net;
 mod request;
 mod server;
 
+#[cfg(feature = "http")]
+pub use http::{BoxError, RequestBody, ResponseBody};
 #[cfg(unix)]
 pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};

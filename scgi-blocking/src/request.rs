@@ -240,6 +240,13 @@ impl Request {
         self.head.content_length()
     }
 
+    /// An owned copy of the header netstring (for an `http::Request`'s
+    /// extensions).
+    #[cfg(feature = "http")]
+    pub(crate) fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders {
+        scgi_proto::http::ScgiHeaders::new(&self.head, &self.buf)
+    }
+
     /// Body bytes not read yet.
     #[must_use]
     pub fn body_remaining(&self) -> u64 {
