@@ -183,6 +183,8 @@ mod net;
 mod request;
 mod runtime;
 mod server;
+#[cfg(feature = "tower")]
+mod tower;
 
 #[cfg(unix)]
 pub use net::UnixOptions;
@@ -195,4 +197,8 @@ pub use runtime::Smol;
 pub use runtime::{Spawn, Task};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
+#[cfg(feature = "tower")]
+pub use scgi_tower::{self, HttpService};
 pub use server::{Server, ShutdownHandle};
+#[cfg(feature = "tower")]
+pub use tower::RequestBody;

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
 use scgi_proto::server::{
     Connection, Describe, Drain, Ending, HeadEof, HeadStep, HeadTimeout, Outcome, Reply, Then,
@@ -28,6 +29,9 @@ use crate::server::{Accepted, Slot};
 /// head and a short body leave in one segment and a failure before the
 /// first write can still become a clean 500.
 const OUT_CAP: usize = 8 * 1024;
+
+/// Room made for each socket read of [`Request::chunk`].
+const CHUNK_READ: usize = 16 * 1024;
 
 /// Runs `fut` until `deadline` (`None`: no deadline); `None` if it passed.
 async fn until<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
@@ -257,6 +261,8 @@ pub struct Request {
     head: Head,
     /// Start of the unread bytes in `buf`: body, then whatever followed it.
     pos: usize,
+    /// Where [`Request::chunk`] reads body pieces from the socket.
+    rest: BytesMut,
     conn: Connection<Instant>,
     out: Vec<u8>,
     /// How much of `out` is already sent.
@@ -296,6 +302,7 @@ impl Request {
             pos: head.wire_len(),
             buf,
             head,
+            rest: BytesMut::new(),
             conn,
             out: Vec::new(),
             out_pos: 0,
@@ -351,13 +358,108 @@ impl Request {
     /// other than 101, CR or LF in a value, a `Status` header) gives
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
     pub async fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
-        let head = ResponseHead::new(status).headers(headers);
+        self.write_response_head(ResponseHead::new(status).headers(headers))
+            .await
+    }
+
+    /// Writes a response head built with [`ResponseHead`] (a custom reason
+    /// phrase, say), as one write.
+    pub async fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
         let mut stack = [0u8; 512];
         match head.encode(&mut stack) {
             Ok(n) => self.write_all(&stack[..n]).await,
             Err(EncodeError::BufferTooSmall { .. }) => self.write_all(&head.to_vec()?).await,
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The next piece of the body, or `None` at its end, as a [`Bytes`]:
+    /// read from the socket into a buffer that is handed out without a
+    /// copy (the bytes that came with the head are copied once). Fails as
+    /// reading through [`AsyncRead`] does.
+    ///
+    /// ```no_run
+    /// # async fn f(mut req: scgi_async_std::Request) -> std::io::Result<()> {
+    /// let mut total = 0;
+    /// while let Some(piece) = req.chunk().await? {
+    ///     total += piece.len(); // or send it on, keep it, ...
+    /// }
+    /// assert_eq!(total as u64, req.content_length());
+    /// # Ok(()) }
+    /// ```
+    pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// [`chunk`](Request::chunk) as a poll function.
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let remaining = self.conn.body_remaining();
+        if remaining == 0 {
+            return Poll::Ready(Ok(None));
+        }
+        if self.pos < self.buf.len() {
+            let avail = &self.buf[self.pos..];
+            let n = self.conn.body(avail);
+            let piece = Bytes::copy_from_slice(&avail[..n]);
+            self.pos += n;
+            return Poll::Ready(Ok(Some(piece)));
+        }
+        let want = usize::try_from(remaining).map_or(CHUNK_READ, |r| r.min(CHUNK_READ));
+        let mut rest = std::mem::take(&mut self.rest);
+        rest.resize(want, 0);
+        let read = self.poll_read_socket(cx, &mut rest);
+        if let Poll::Ready(Ok(n)) = read {
+            rest.truncate(n);
+            let piece = rest.split().freeze();
+            self.rest = rest;
+            return Poll::Ready(Ok(Some(piece)));
+        }
+        rest.clear();
+        self.rest = rest;
+        read.map_ok(|_| None)
+    }
+
+    /// One read of body bytes from the socket into `dst` (at most what the
+    /// body has left), under the body deadline; end of input inside the
+    /// body is an error.
+    fn poll_read_socket(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let Some(stream) = self.stream.as_deref() else {
+            return Poll::Ready(Err(upgraded_error()));
+        };
+        let max =
+            usize::try_from(self.conn.body_remaining()).map_or(dst.len(), |r| r.min(dst.len()));
+        let Poll::Ready(read) = Pin::new(&mut &*stream).poll_read(cx, &mut dst[..max]) else {
+            let conn = &self.conn;
+            if self.read_wait.pending(cx, |now| conn.body_deadline(now)) {
+                let e = self.conn.body_timed_out();
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, e)));
+            }
+            return Poll::Pending;
+        };
+        self.read_wait.done();
+        Poll::Ready(match read {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                self.conn.body_eof(),
+            )),
+            Ok(n) => {
+                // Bookkeeping only: the read was bounded by the body.
+                let _ = self.conn.body(&dst[..n]);
+                Ok(n)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    /// An owned copy of the header netstring (for an `http::Request`'s
+    /// extensions).
+    #[cfg(feature = "tower")]
+    pub(crate) fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders {
+        scgi_proto::http::ScgiHeaders::new(&self.head, &self.buf)
     }
 
     /// Takes the connection as a raw byte stream after a
@@ -509,31 +611,7 @@ impl AsyncRead for Request {
             this.pos += n;
             return Poll::Ready(Ok(n));
         }
-        let Some(stream) = this.stream.as_deref() else {
-            return Poll::Ready(Err(upgraded_error()));
-        };
-        let max = usize::try_from(remaining).map_or(dst.len(), |r| r.min(dst.len()));
-        let Poll::Ready(read) = Pin::new(&mut &*stream).poll_read(cx, &mut dst[..max]) else {
-            let conn = &this.conn;
-            if this.read_wait.pending(cx, |now| conn.body_deadline(now)) {
-                let e = this.conn.body_timed_out();
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, e)));
-            }
-            return Poll::Pending;
-        };
-        this.read_wait.done();
-        Poll::Ready(match read {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                this.conn.body_eof(),
-            )),
-            Ok(n) => {
-                // Bookkeeping only: the read was bounded by the body.
-                let _ = this.conn.body(&dst[..n]);
-                Ok(n)
-            }
-            Err(e) => Err(e),
-        })
+        this.poll_read_socket(cx, dst)
     }
 }
 

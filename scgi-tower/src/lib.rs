@@ -36,7 +36,9 @@
 //!   304 responses; a `Content-Length` on a 1xx or 204 response, and a
 //!   `Content-Length: 0` on a 304 (axum adds both), is removed (RFC 9110
 //!   §8.6 forbids the first, and the second misstates the selected
-//!   representation; nginx would forward both to the client);
+//!   representation; nginx would forward both to the client); the
+//!   response to a `HEAD` request is its head alone (the service's body is
+//!   dropped unpolled);
 //! - the response body is streamed: each data frame is written before the
 //!   next is polled (backpressure from the socket), and what is buffered is
 //!   flushed whenever the body has no frame ready, so a slow stream reaches
@@ -299,6 +301,10 @@ async fn respond<R: Exchange, S: HttpService<R>>(
     scgi_proto::http::frame_response(&mut parts, body.size_hint().exact(), is_head);
     let head = scgi_proto::http::response_head_to_vec(&parts)?;
     write_all(shared, &head).await?;
+    if is_head {
+        // A HEAD response has no body, whatever the service made.
+        return Ok(());
+    }
 
     let mut body = pin!(body);
     let mut data: Option<S::Data> = None;
