@@ -186,10 +186,7 @@ impl Stream {
             log::debug!("setting SO_LINGER to 0 failed: {e}");
         }
     }
-}
 
-#[cfg(feature = "tower")]
-impl Stream {
     /// Reads what is available into `buf`'s spare capacity, without
     /// zeroing it first (tokio's `try_read_buf` does the unsafe part).
     pub(crate) fn poll_read_buf(

@@ -113,7 +113,6 @@ pub(crate) struct Conn {
     read_to_end: bool,
     read_timer: Timer,
     write_timer: Timer,
-    peer: Addr,
     slot: Slot,
 }
 
@@ -337,7 +336,7 @@ pub(crate) async fn read_head(
             HeadStep::Read { room } => buf.reserve(room),
             HeadStep::Ready(head) => {
                 return Some(Request {
-                    conn: Some(Conn::new(stream, life, peer.clone(), slot)),
+                    conn: Some(Conn::new(stream, life, slot)),
                     buf,
                     pos: head.wire_len(),
                     head,
@@ -382,12 +381,12 @@ pub(crate) async fn read_head(
             }
         }
     };
-    let _ = Conn::new(stream, life, peer, slot).close(ending).await;
+    let _ = Conn::new(stream, life, slot).close(ending, &peer).await;
     None
 }
 
 impl Conn {
-    fn new(stream: Stream, life: Connection<Clock>, peer: Addr, slot: Slot) -> Conn {
+    fn new(stream: Stream, life: Connection<Clock>, slot: Slot) -> Conn {
         Conn {
             stream,
             life,
@@ -395,17 +394,12 @@ impl Conn {
             read_to_end: false,
             read_timer: Timer::default(),
             write_timer: Timer::default(),
-            peer,
             slot,
         }
     }
 
     fn forced(&self) -> bool {
         self.slot.shared().is_forced()
-    }
-
-    fn body_remaining(&self) -> u64 {
-        self.life.body_remaining()
     }
 
     /// The peer ended its side inside the body.
@@ -418,31 +412,23 @@ impl Conn {
         io::Error::new(io::ErrorKind::TimedOut, self.life.body_timed_out())
     }
 
-    /// A read from the socket straight into `dst`, bounded to the body.
-    fn poll_read_body(
+    /// One read of body bytes from the socket by `read`, bounded by the
+    /// body deadline; the end of input inside the body is an error.
+    fn poll_body(
         &mut self,
         cx: &mut Context<'_>,
-        dst: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let remaining = self.body_remaining();
-        let max = usize::try_from(remaining).map_or(dst.remaining(), |r| r.min(dst.remaining()));
-        // Safe code cannot hand out `dst`'s uninitialized tail directly.
-        let mut limited = ReadBuf::new(dst.initialize_unfilled_to(max));
-        match Pin::new(&mut self.stream).poll_read(cx, &mut limited) {
-            Poll::Ready(Ok(())) => {
+        read: impl FnOnce(&mut Stream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.forced() {
+            return Poll::Ready(Err(aborted()));
+        }
+        match read(&mut self.stream, cx) {
+            Poll::Ready(result) => {
                 self.read_timer.disarm();
-                let n = limited.filled().len();
-                if n == 0 {
-                    return Poll::Ready(Err(self.body_eof()));
-                }
-                // Bookkeeping only: `n` is within the body.
-                self.life.body(limited.filled());
-                dst.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => {
-                self.read_timer.disarm();
-                Poll::Ready(Err(e))
+                Poll::Ready(match result {
+                    Ok(0) => Err(self.body_eof()),
+                    other => other,
+                })
             }
             Poll::Pending
                 if self
@@ -453,6 +439,27 @@ impl Conn {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// A read from the socket straight into `dst`, bounded to the body.
+    fn poll_read_body(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let remaining = self.life.body_remaining();
+        let max = usize::try_from(remaining).map_or(dst.remaining(), |r| r.min(dst.remaining()));
+        // Safe code cannot hand out `dst`'s uninitialized tail directly.
+        let mut limited = ReadBuf::new(dst.initialize_unfilled_to(max));
+        let n = ready!(self.poll_body(cx, |stream, cx| {
+            Pin::new(stream)
+                .poll_read(cx, &mut limited)
+                .map_ok(|()| limited.filled().len())
+        }))?;
+        // Bookkeeping only: `n` is within the body.
+        self.life.body(limited.filled());
+        dst.advance(n);
+        Poll::Ready(Ok(()))
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
@@ -508,18 +515,24 @@ impl Conn {
         poll_fn(|cx| self.poll_flush_out(cx)).await
     }
 
-    /// Ends the request, which came to `outcome`.
-    pub(crate) async fn complete(&mut self, outcome: Outcome) -> io::Result<()> {
+    /// Ends the request, which came to `outcome` (or to nothing, if the
+    /// shutdown deadline has passed). `peer` is for log lines.
+    pub(crate) async fn complete(&mut self, outcome: Outcome, peer: &Addr) -> io::Result<()> {
+        let outcome = if self.forced() {
+            Outcome::Forced
+        } else {
+            outcome
+        };
         let ending = self.life.end(outcome, self.read_to_end);
-        self.close(ending).await
+        self.close(ending, peer).await
     }
 
     /// Carries out `ending`, cut short if the shutdown deadline passes
     /// meanwhile. The socket closes when the `Conn` is dropped.
-    async fn close(&mut self, ending: Ending) -> io::Result<()> {
+    async fn close(&mut self, ending: Ending, peer: &Addr) -> io::Result<()> {
         let shared = Arc::clone(self.slot.shared());
         let mut forced = pin!(shared.forced_signal());
-        let mut work = pin!(self.carry_out(ending));
+        let mut work = pin!(self.carry_out(ending, peer));
         poll_fn(|cx| {
             if let Poll::Ready(result) = work.as_mut().poll(cx) {
                 return Poll::Ready(result);
@@ -529,7 +542,7 @@ impl Conn {
         .await
     }
 
-    async fn carry_out(&mut self, Ending { reply, then }: Ending) -> io::Result<()> {
+    async fn carry_out(&mut self, Ending { reply, then }: Ending, peer: &Addr) -> io::Result<()> {
         match reply {
             Reply::Nothing => self.out.clear(),
             Reply::Buffered => {}
@@ -540,13 +553,13 @@ impl Conn {
             }
         }
         if let Err(e) = self.flush_out().await {
-            log::debug!("{}: sending the response: {e}", self.peer);
+            log::debug!("{peer}: sending the response: {e}");
             return Err(e);
         }
         match then {
             Then::Close => {}
             Then::CloseUnlessPending if matches!(self.stream.has_pending_input(), Ok(false)) => {}
-            Then::CloseUnlessPending | Then::Drain => self.drain().await,
+            Then::CloseUnlessPending | Then::Drain => self.drain(peer).await,
             Then::HalfClose => {
                 let _ = self.stream.shutdown().await;
             }
@@ -559,7 +572,7 @@ impl Conn {
     /// within the drain's bounds. Reads go into the response buffer, free
     /// now (usually the peer has nothing left, or just closed); a peer
     /// still sending a body nobody read gets a larger buffer.
-    async fn drain(&mut self) {
+    async fn drain(&mut self, peer: &Addr) {
         if self.stream.shutdown().await.is_err() {
             return;
         }
@@ -586,10 +599,7 @@ impl Conn {
                 None => break,
             }
         }
-        log::debug!(
-            "{}: stopped draining after {total} bytes; closing",
-            self.peer
-        );
+        log::debug!("{peer}: stopped draining after {total} bytes; closing");
     }
 }
 
@@ -613,7 +623,7 @@ impl Request {
     /// Body bytes not read yet.
     #[must_use]
     pub fn body_remaining(&self) -> u64 {
-        self.conn.as_ref().map_or(0, Conn::body_remaining)
+        self.conn.as_ref().map_or(0, |c| c.life.body_remaining())
     }
 
     /// The address of the peer: the web server, not the HTTP client (that
@@ -625,12 +635,6 @@ impl Request {
 
     fn conn_mut(&mut self) -> io::Result<&mut Conn> {
         self.conn.as_mut().ok_or_else(upgraded_error)
-    }
-
-    /// Takes the connection out for good (finish, upgrade): the server's
-    /// task, finding nothing handed back, has nothing left to do.
-    fn take_conn(&mut self) -> Option<Conn> {
-        self.conn.take()
     }
 
     /// The next piece of the body, without copying: a [`Bytes`] sliced from
@@ -649,76 +653,26 @@ impl Request {
     /// # Ok(()) }
     /// ```
     pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
-        let conn = self.conn.as_mut().ok_or_else(upgraded_error)?;
-        if conn.body_remaining() == 0 {
-            return Ok(None);
-        }
-        if self.pos < self.buf.len() {
-            self.rest = self.buf.split_off(self.pos);
-        }
-        if self.rest.is_empty() {
-            if conn.forced() {
-                return Err(aborted());
-            }
-            self.rest.reserve(CHUNK_READ);
-            let deadline = conn.life.body_deadline(now());
-            match within(deadline, conn.stream.read_buf(&mut self.rest)).await {
-                None => return Err(conn.body_timed_out()),
-                Some(Ok(0)) => return Err(conn.body_eof()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-            }
-        }
-        Ok(self.body_piece())
+        poll_fn(|cx| self.poll_chunk(cx)).await
     }
 
-    /// [`chunk`](Request::chunk) as a poll function, for the request body
-    /// of [`Server::serve`](crate::Server::serve): the same reads, bounded
-    /// by [`body_timeout`](Config::body_timeout) through the connection's
-    /// read timer.
-    #[cfg(feature = "tower")]
+    /// [`chunk`](Request::chunk) as a poll function (the request body of
+    /// [`Server::serve`](crate::Server::serve) reads with it).
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Poll::Ready(Err(upgraded_error()));
-        };
-        if conn.body_remaining() == 0 {
+        let conn = self.conn.as_mut().ok_or_else(upgraded_error)?;
+        if conn.life.body_remaining() == 0 {
             return Poll::Ready(Ok(None));
         }
         if self.pos < self.buf.len() {
             self.rest = self.buf.split_off(self.pos);
         }
         if self.rest.is_empty() {
-            if conn.forced() {
-                return Poll::Ready(Err(aborted()));
-            }
             self.rest.reserve(CHUNK_READ);
-            match conn.stream.poll_read_buf(cx, &mut self.rest) {
-                Poll::Ready(result) => {
-                    conn.read_timer.disarm();
-                    match result {
-                        Ok(0) => return Poll::Ready(Err(conn.body_eof())),
-                        Ok(_) => {}
-                        Err(e) => return Poll::Ready(Err(e)),
-                    }
-                }
-                Poll::Pending
-                    if conn
-                        .read_timer
-                        .poll_expired(cx, || conn.life.body_deadline(now())) =>
-                {
-                    return Poll::Ready(Err(conn.body_timed_out()));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
+            let rest = &mut self.rest;
+            ready!(conn.poll_body(cx, |stream, cx| stream.poll_read_buf(cx, rest)))?;
         }
-        Poll::Ready(Ok(self.body_piece()))
-    }
-
-    /// The body bytes at the front of `rest`, split off (`None` past the
-    /// body).
-    fn body_piece(&mut self) -> Option<Bytes> {
-        let n = self.conn.as_mut()?.life.body(&self.rest);
-        (n > 0).then(|| self.rest.split_to(n).freeze())
+        let n = conn.life.body(&self.rest);
+        Poll::Ready(Ok((n > 0).then(|| self.rest.split_to(n).freeze())))
     }
 
     /// An owned copy of the header netstring, for the `http::Request`'s
@@ -792,7 +746,7 @@ impl Request {
             ));
         }
         self.conn_mut()?.flush_out().await?;
-        let conn = self.take_conn().ok_or_else(upgraded_error)?;
+        let conn = self.conn.take().ok_or_else(upgraded_error)?;
         let leftover = if self.pos < self.buf.len() {
             self.buf.split_off(self.pos).freeze()
         } else {
@@ -817,15 +771,16 @@ impl Request {
     /// any.
     pub async fn finish(mut self) -> io::Result<()> {
         match self.release() {
-            Some(mut conn) => conn.complete(Outcome::Done).await,
+            Some(mut conn) => conn.complete(Outcome::Done, &self.peer).await,
             None => Ok(()),
         }
     }
 
-    /// Takes the connection out to end it, noting whether every byte
-    /// received was handed out.
+    /// Takes the connection out for good to end it (the server's task,
+    /// finding nothing handed back, has nothing left to do), noting
+    /// whether every byte received was handed out.
     fn release(&mut self) -> Option<Conn> {
-        let mut conn = self.take_conn()?;
+        let mut conn = self.conn.take()?;
         conn.read_to_end = self.pos == self.buf.len() && self.rest.is_empty();
         Some(conn)
     }
@@ -864,8 +819,9 @@ impl Drop for Request {
         // of its own (a destructor cannot wait).
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                let peer = self.peer.clone();
                 runtime.spawn(async move {
-                    let _ = conn.complete(outcome).await;
+                    let _ = conn.complete(outcome, &peer).await;
                 });
             }
             Err(_) => log::debug!(
@@ -886,11 +842,8 @@ impl AsyncRead for Request {
         let Some(conn) = this.conn.as_mut() else {
             return Poll::Ready(Err(upgraded_error()));
         };
-        if conn.body_remaining() == 0 || dst.remaining() == 0 {
+        if conn.life.body_remaining() == 0 || dst.remaining() == 0 {
             return Poll::Ready(Ok(()));
-        }
-        if conn.forced() {
-            return Poll::Ready(Err(aborted()));
         }
         // Bytes read along with the head (or split off for chunks) first.
         let unread = if this.pos < this.buf.len() {

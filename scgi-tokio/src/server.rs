@@ -742,6 +742,6 @@ where
         }
     };
     if let Some(mut returned) = returned {
-        let _ = returned.conn.complete(outcome).await;
+        let _ = returned.conn.complete(outcome, &peer).await;
     }
 }

@@ -75,8 +75,9 @@ async fn app(mut req: Request) -> io::Result<()> {
 
 fn start(setup: &Setup) -> Running {
     let c = &setup.config;
-    // `workers` has no counterpart: every connection is a task.
-    let config = Config::default()
+    // `workers` is ignored: every connection is a task.
+    let config = Config::DEFAULT
+        .with_workers(c.workers)
         .with_head_timeout(c.head_timeout)
         .with_body_timeout(c.body_timeout)
         .with_write_timeout(c.write_timeout)
