@@ -95,6 +95,8 @@
 //!
 //! # What the server does for you
 //!
+//! The decisions are [`scgi_proto::server`]'s, the same on every runtime:
+//!
 //! - **Concurrency**: a task per connection; at most
 //!   [`max_connections`](Config::max_connections) open at once (a
 //!   semaphore; the rest wait in the kernel's backlog).

@@ -402,16 +402,6 @@ impl Conn {
         self.slot.shared().is_forced()
     }
 
-    /// The peer ended its side inside the body.
-    fn body_eof(&mut self) -> io::Error {
-        io::Error::new(io::ErrorKind::UnexpectedEof, self.life.body_eof())
-    }
-
-    /// A body read waited past its deadline.
-    fn body_timed_out(&mut self) -> io::Error {
-        io::Error::new(io::ErrorKind::TimedOut, self.life.body_timed_out())
-    }
-
     /// One read of body bytes from the socket by `read`, bounded by the
     /// body deadline; the end of input inside the body is an error.
     fn poll_body(
@@ -426,7 +416,10 @@ impl Conn {
             Poll::Ready(result) => {
                 self.read_timer.disarm();
                 Poll::Ready(match result {
-                    Ok(0) => Err(self.body_eof()),
+                    Ok(0) => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        self.life.body_eof(),
+                    )),
                     other => other,
                 })
             }
@@ -435,7 +428,10 @@ impl Conn {
                     .read_timer
                     .poll_expired(cx, || self.life.body_deadline(now())) =>
             {
-                Poll::Ready(Err(self.body_timed_out()))
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    self.life.body_timed_out(),
+                )))
             }
             Poll::Pending => Poll::Pending,
         }
