@@ -3,8 +3,8 @@
 use std::io::{self, Read, Write};
 use std::thread;
 
-use scgi_blocking::{Addr, Config, Request, Server};
-use scgi_test_support::{Route, Running, Setup, Target, Transport};
+use scgi_blocking::{Addr, Request, Server};
+use scgi_test_support::{Route, Running, Setup, Target};
 
 /// The standard test app (see the `scgi-test-support` docs).
 fn app(req: &mut Request) -> io::Result<()> {
@@ -43,23 +43,9 @@ fn app(req: &mut Request) -> io::Result<()> {
 }
 
 fn start(setup: &Setup) -> Running {
-    let c = &setup.config;
-    let config = Config::default()
-        .with_head_timeout(c.head_timeout)
-        .with_body_timeout(c.body_timeout)
-        .with_write_timeout(c.write_timeout)
-        .with_workers(c.workers)
-        .with_max_connections(c.max_connections)
-        .with_drain_timeout(c.drain_timeout)
-        .with_drain_limit(c.drain_limit)
-        .with_shutdown_timeout(c.shutdown_timeout)
-        .with_proto(c.proto);
-    let server = match setup.transport {
-        Transport::Tcp | Transport::Tcp6 => Server::bind_tcp(setup.tcp_addr()),
-        Transport::Unix => Server::bind_unix(setup.unix_path()),
-    }
-    .expect("bind")
-    .with_config(config);
+    let server = Server::bind(&setup.bind_addr())
+        .expect("bind")
+        .with_config(setup.config);
     let target = match server.local_addr() {
         Addr::Tcp(a) => Target::Tcp(*a),
         _ => Target::Unix(setup.unix_path().to_owned()),

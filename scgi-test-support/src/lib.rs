@@ -12,7 +12,7 @@
 //!
 //! ```ignore
 //! fn start(setup: &scgi_test_support::Setup) -> scgi_test_support::Running {
-//!     // bind on setup.transport, configure from setup.config,
+//!     // Server::bind(&setup.bind_addr()), with setup.config,
 //!     // serve the standard app, return the address and a stop closure
 //! }
 //! scgi_test_support::scenarios!(start);
@@ -48,6 +48,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use scgi_proto::server::Config;
 use scgi_proto::{Headers, ResponseParser, ResponseStep};
 
 pub mod scenarios;
@@ -67,46 +68,22 @@ pub enum Transport {
     Unix,
 }
 
-/// Server settings a scenario asks for. The runtime maps each field to its
-/// own configuration. Defaults are generous, so that only the setting a
-/// scenario is about is short.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct TestConfig {
-    /// Deadline for the whole request head. Default 5 s.
-    pub head_timeout: Duration,
-    /// Idle limit on one body read. Default 5 s.
-    pub body_timeout: Duration,
-    /// Limit on one response write. Default 5 s.
-    pub write_timeout: Duration,
-    /// Worker threads (for runtimes that have them). Default 4.
-    pub workers: usize,
-    /// Open connections at most. Default 64.
-    pub max_connections: usize,
-    /// Draining after the response: time. Default 1 s.
-    pub drain_timeout: Duration,
-    /// Draining after the response: bytes. Default 4 MiB.
-    pub drain_limit: u64,
-    /// How long stopping waits for requests in flight. Default 10 s.
-    pub shutdown_timeout: Duration,
-    /// The decoder's limits and policies. Default: scgi-proto's.
-    pub proto: scgi_proto::Config,
-}
-
-impl Default for TestConfig {
-    fn default() -> Self {
-        TestConfig {
-            head_timeout: Duration::from_secs(5),
-            body_timeout: Duration::from_secs(5),
-            write_timeout: Duration::from_secs(5),
-            workers: 4,
-            max_connections: 64,
-            drain_timeout: Duration::from_secs(1),
-            drain_limit: 4 * 1024 * 1024,
-            shutdown_timeout: Duration::from_secs(10),
-            proto: scgi_proto::Config::DEFAULT,
-        }
-    }
+/// The settings scenarios start from: the shared server
+/// [`Config`](scgi_proto::server::Config) of every runtime, with generous
+/// test values, so that only the setting a scenario is about is short:
+/// 5 s head, body and write timeouts, 4 workers, 64 connections, 1 s and
+/// 4 MiB of draining, 10 s to shut down, scgi-proto's decoder defaults.
+#[must_use]
+pub fn test_config() -> Config {
+    Config::DEFAULT
+        .with_head_timeout(Duration::from_secs(5))
+        .with_body_timeout(Duration::from_secs(5))
+        .with_write_timeout(Duration::from_secs(5))
+        .with_workers(4)
+        .with_max_connections(64)
+        .with_drain_timeout(Duration::from_secs(1))
+        .with_drain_limit(4 * 1024 * 1024)
+        .with_shutdown_timeout(Duration::from_secs(10))
 }
 
 /// What a runtime's start function is asked for: where to listen and with
@@ -116,7 +93,7 @@ pub struct Setup {
     /// The socket kind.
     pub transport: Transport,
     /// The settings.
-    pub config: TestConfig,
+    pub config: Config,
     unix_path: PathBuf,
 }
 
@@ -128,6 +105,16 @@ impl Setup {
         match self.transport {
             Transport::Tcp6 => "[::1]:0".parse().expect("valid address"),
             _ => "127.0.0.1:0".parse().expect("valid address"),
+        }
+    }
+
+    /// The address to bind as one string, the form every runtime's
+    /// `Server::bind` takes: `127.0.0.1:0`, `[::1]:0` or `unix:<path>`.
+    #[must_use]
+    pub fn bind_addr(&self) -> String {
+        match self.transport {
+            Transport::Unix => format!("unix:{}", self.unix_path.display()),
+            _ => self.tcp_addr().to_string(),
         }
     }
 
@@ -233,7 +220,7 @@ impl Harness<'_> {
     }
 
     /// Starts a server with `config` on this run's transport.
-    pub fn start(&self, config: TestConfig) -> Running {
+    pub fn start(&self, config: Config) -> Running {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let unix_path = std::env::temp_dir().join(format!(
             "scgi-test-{}-{}.sock",

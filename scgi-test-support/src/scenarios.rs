@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use scgi_proto::{Decoder, Limits, ResponseParser, ResponseStep, Step};
 
-use crate::{CLIENT_TIMEOUT, Client, Harness, OCTET_STREAM, Reply, Target, TestConfig, exchange};
+use crate::{CLIENT_TIMEOUT, Client, Harness, OCTET_STREAM, Reply, Target, exchange, test_config};
 
 /// The worked example of the SCGI spec.
 pub const SPEC_REQUEST: &[u8] = b"70:CONTENT_LENGTH\x0027\x00SCGI\x001\x00\
@@ -138,7 +138,7 @@ fn assert_cut_off(result: io::Result<Vec<u8>>, what: &str) {
 
 /// The spec's worked example, answered byte for byte.
 pub fn spec_example(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     assert_serves(&server.target);
 }
 
@@ -148,7 +148,7 @@ pub fn spec_example(h: &Harness<'_>) {
 /// and exactly `CONTENT_LENGTH` body bytes. Apache's empty captures
 /// (connections closed before a byte) must get no answer at all.
 pub fn corpus_replay(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     for file in corpus_files() {
         let wire = std::fs::read(&file).expect("corpus file");
         let name = file.display();
@@ -191,7 +191,7 @@ pub fn corpus_replay(h: &Harness<'_>) {
 /// server answers it without hanging, the surplus is not body, and the
 /// server goes on serving.
 pub fn nginx_short_content_length(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let wire = std::fs::read(corpus_dir().join("nginx-nobuf/post_1mib.scgi")).expect("corpus");
     let Ok(Step::Head(head)) = Decoder::new().decode(&wire) else {
         panic!("corpus file has no valid head");
@@ -235,7 +235,7 @@ pub fn big_body_streamed(h: &Harness<'_>) {
         buf[CHUNK - 8..].copy_from_slice(&(k as u64).to_le_bytes());
     };
 
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let mut client = server.target.connect().expect("connect");
     let mut writer = client.try_clone().expect("clone");
     let (credit, credits) = mpsc::channel::<()>();
@@ -287,7 +287,7 @@ pub fn big_body_streamed(h: &Harness<'_>) {
 /// Malformed heads are answered 400 with a proper response (status, text
 /// body, matching `Content-Length`), and the server keeps serving.
 pub fn malformed_heads_400(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "an HTTP request",
@@ -334,7 +334,7 @@ pub fn malformed_heads_400(h: &Harness<'_>) {
 /// length prefix passes the limit, while the client is still sending it;
 /// the client still gets the whole answer (no reset).
 pub fn oversized_head_431(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let big = "x".repeat(70 * 1024);
     let real = scgi_proto::encode_request_to_vec(&[("HTTP_X_BIG", big.as_str())], b"")
         .expect("valid request");
@@ -349,7 +349,7 @@ pub fn oversized_head_431(h: &Harness<'_>) {
 
 /// More headers than the limit (1 024 by default) is answered 431.
 pub fn too_many_headers_431(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let names: Vec<String> = (0..1100).map(|i| format!("HTTP_X_{i}")).collect();
     let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
     let wire = scgi_proto::encode_request_to_vec(&headers, b"").expect("valid request");
@@ -362,7 +362,7 @@ pub fn too_many_headers_431(h: &Harness<'_>) {
 /// and the client gets that answer while it is still sending (the server
 /// drains instead of resetting). A body at the limit is served.
 pub fn body_too_large_413(h: &Harness<'_>) {
-    let mut config = TestConfig::default();
+    let mut config = test_config();
     config.proto = config
         .proto
         .with_limits(Limits::DEFAULT.with_max_body(Some(1024)));
@@ -383,11 +383,9 @@ pub fn body_too_large_413(h: &Harness<'_>) {
 /// sends nothing) are cut off (408 or a plain close), while the others are
 /// served meanwhile.
 pub fn slow_head_cut_off(h: &Harness<'_>) {
-    let config = TestConfig {
-        head_timeout: Duration::from_millis(300),
-        workers: 2,
-        ..TestConfig::default()
-    };
+    let config = test_config()
+        .with_head_timeout(Duration::from_millis(300))
+        .with_workers(2);
     let server = h.start(config);
     let stalled: Vec<Client> = (0..3)
         .map(|_| {
@@ -412,7 +410,7 @@ pub fn slow_head_cut_off(h: &Harness<'_>) {
 /// more: repeated more times than there are workers, then the server
 /// still serves.
 pub fn panic_500(h: &Harness<'_>) {
-    let config = TestConfig::default();
+    let config = test_config();
     let rounds = config.workers + 2;
     let server = h.start(config);
     for _ in 0..rounds {
@@ -424,7 +422,7 @@ pub fn panic_500(h: &Harness<'_>) {
 
 /// A handler that returns an error before writing gets a 500.
 pub fn handler_error_500(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let raw = exchange(&server.target, &request("GET", "/error", b"")).expect("exchange");
     Reply::parse(&raw).assert_error(500);
     assert_serves(&server.target);
@@ -433,7 +431,7 @@ pub fn handler_error_500(h: &Harness<'_>) {
 /// A handler that writes nothing still produces a valid, complete response
 /// (200 or 204, empty body), and the connection ends.
 pub fn handler_writes_nothing(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let raw =
         exchange(&server.target, &request("POST", "/nothing", b"unread body")).expect("exchange");
     let reply = Reply::parse(&raw);
@@ -444,7 +442,7 @@ pub fn handler_writes_nothing(h: &Harness<'_>) {
 /// Connections closed before their first byte get no answer and do not
 /// disturb the server.
 pub fn eof_before_first_byte(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     for _ in 0..5 {
         let mut c = server.target.connect().expect("connect");
         c.shutdown(Shutdown::Write).expect("half-close");
@@ -463,7 +461,7 @@ pub fn eof_before_first_byte(h: &Harness<'_>) {
 
 /// A connection that ends inside the head is answered 400.
 pub fn eof_mid_head_400(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let mut c = server.target.connect().expect("connect");
     c.write_all(b"70:CONTENT_LENGTH\x0027\x00")
         .expect("partial head");
@@ -475,7 +473,7 @@ pub fn eof_mid_head_400(h: &Harness<'_>) {
 /// A connection that ends inside the body makes the handler's body read
 /// fail (unexpected end of input); the handler's error is answered 400.
 pub fn eof_mid_body_400(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let mut c = server.target.connect().expect("connect");
     c.write_all(&SPEC_REQUEST[..SPEC_REQUEST.len() - 10])
         .expect("partial body");
@@ -488,10 +486,7 @@ pub fn eof_mid_body_400(h: &Harness<'_>) {
 /// timeout (300 ms), makes the handler's body read fail; the handler's
 /// error is answered 408.
 pub fn body_idle_timeout_408(h: &Harness<'_>) {
-    let config = TestConfig {
-        body_timeout: Duration::from_millis(300),
-        ..TestConfig::default()
-    };
+    let config = test_config().with_body_timeout(Duration::from_millis(300));
     let server = h.start(config);
     let mut c = server.target.connect().expect("connect");
     c.write_all(&SPEC_REQUEST[..SPEC_REQUEST.len() - 10])
@@ -503,7 +498,7 @@ pub fn body_idle_timeout_408(h: &Harness<'_>) {
 /// lighttpd 1.4.40-41 half-closes after sending the request: the response
 /// still goes out.
 pub fn half_close_after_request(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let mut c = server.target.connect().expect("connect");
     c.write_all(SPEC_REQUEST).expect("request");
     c.shutdown(Shutdown::Write).expect("half-close");
@@ -513,7 +508,7 @@ pub fn half_close_after_request(h: &Harness<'_>) {
 /// After a `101` head the connection is a raw tunnel: bytes sent right
 /// behind the request reach the handler, and both directions flow.
 pub fn upgrade_tunnel(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let mut c = server.target.connect().expect("connect");
     let mut wire = request("GET", "/upgrade", b"");
     wire.extend_from_slice(b"ping");
@@ -530,7 +525,7 @@ pub fn upgrade_tunnel(h: &Harness<'_>) {
 
 /// Sixteen clients at once, four requests each, all served.
 pub fn concurrent_clients(h: &Harness<'_>) {
-    let server = h.start(TestConfig::default());
+    let server = h.start(test_config());
     let clients: Vec<_> = (0..16)
         .map(|_| {
             let target = server.target.clone();
@@ -562,10 +557,7 @@ fn wait_until_refused(target: &Target) {
 /// of its body still to come) stops accepting at once, but lets that
 /// request finish; stop returns afterwards and reports success.
 pub fn close_with_requests_in_flight(h: &Harness<'_>) {
-    let config = TestConfig {
-        shutdown_timeout: Duration::from_secs(30),
-        ..TestConfig::default()
-    };
+    let config = test_config().with_shutdown_timeout(Duration::from_secs(30));
     let server = h.start(config);
     let target = server.target.clone();
     let mut c = target.connect().expect("connect");
@@ -593,11 +585,9 @@ pub fn close_with_requests_in_flight(h: &Harness<'_>) {
 /// A request still in flight when the shutdown deadline (300 ms) passes is
 /// cut off, and stop returns (reporting it).
 pub fn close_deadline_cuts_stragglers(h: &Harness<'_>) {
-    let config = TestConfig {
-        shutdown_timeout: Duration::from_millis(300),
-        body_timeout: CLIENT_TIMEOUT,
-        ..TestConfig::default()
-    };
+    let config = test_config()
+        .with_shutdown_timeout(Duration::from_millis(300))
+        .with_body_timeout(CLIENT_TIMEOUT);
     let server = h.start(config);
     let mut c = server.target.connect().expect("connect");
     c.write_all(&request_head("/echo", 2000)).expect("head");

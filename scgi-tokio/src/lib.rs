@@ -163,10 +163,11 @@
 //! With the `tower` feature, `Server::serve` and `Server::serve_until`
 //! serve any `tower::Service<http::Request<RequestBody>>` returning an
 //! `http::Response` with an `http_body::Body` (an axum `Router`, a
-//! tower-http stack), as a thin adapter over
-//! [`run_until`](Server::run_until): the same cap, timeouts, error answers
-//! and shutdown. The head mapping is `scgi_proto::http`'s; see
-//! `Server::serve_until` for the rest and `examples/axum` for an axum app.
+//! tower-http stack) through `scgi-tower`, the runtime-neutral layer
+//! scgi-async-std uses too, over [`run_until`](Server::run_until): the
+//! same cap, timeouts, error answers and shutdown. The head mapping and
+//! the response framing are `scgi_proto::http`'s; see `Server::serve_until`
+//! for the rest and `examples/axum` for an axum app.
 //!
 //! # Cargo features of tokio
 //!
@@ -183,7 +184,7 @@ mod net;
 mod request;
 mod server;
 #[cfg(feature = "tower")]
-mod service;
+mod tower;
 
 #[cfg(unix)]
 pub use net::UnixOptions;
@@ -191,6 +192,8 @@ pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
+#[cfg(feature = "tower")]
+pub use scgi_tower::{self, HttpService};
 pub use server::{Server, ShutdownHandle};
 #[cfg(feature = "tower")]
-pub use service::{HttpService, RequestBody};
+pub use tower::RequestBody;

@@ -653,7 +653,7 @@ impl Request {
     }
 
     /// [`chunk`](Request::chunk) as a poll function (the request body of
-    /// [`Server::serve`](crate::Server::serve) reads with it).
+    /// the `tower` feature's `Server::serve` reads with it).
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
         let conn = self.conn.as_mut().ok_or_else(upgraded_error)?;
         if conn.life.body_remaining() == 0 {

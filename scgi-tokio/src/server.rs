@@ -380,6 +380,19 @@ impl Server {
     /// The default address, `127.0.0.1:4000` (as in Nim's `scgi` module).
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
 
+    /// Binds the address in `addr`: `"host:port"` or `"[v6]:port"` (TCP,
+    /// as [`bind_tcp`](Server::bind_tcp)) or `"unix:/path"` (a Unix socket,
+    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes.
+    /// The same on every runtime crate; see [`scgi_net::ListenAddr`].
+    pub fn bind(addr: &str) -> io::Result<Server> {
+        match scgi_net::ListenAddr::parse(addr)? {
+            scgi_net::ListenAddr::Tcp(a) => Server::bind_tcp(a),
+            #[cfg(unix)]
+            scgi_net::ListenAddr::Unix(path) => Server::bind_unix(path),
+            other => Err(other.unsupported()),
+        }
+    }
+
     /// Binds a TCP listener on `addr` (IPv4 or IPv6; the first resolved
     /// address that binds), with the default [`TcpOptions`] (`SO_REUSEADDR`
     /// on). A host name is resolved with the system resolver, which blocks:

@@ -5,8 +5,8 @@
 use std::io;
 use std::time::Duration;
 
-use scgi_test_support::{Route, Running, Setup, Target, Transport};
-use scgi_tokio::{Addr, Config, Request, Server};
+use scgi_test_support::{Route, Running, Setup, Target};
+use scgi_tokio::{Addr, Request, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Echoes the body through [`Request::chunk`] (zero-copy pieces of the read
@@ -74,26 +74,11 @@ async fn app(mut req: Request) -> io::Result<()> {
 }
 
 fn start(setup: &Setup) -> Running {
-    let c = &setup.config;
-    // `workers` is ignored: every connection is a task.
-    let config = Config::DEFAULT
-        .with_workers(c.workers)
-        .with_head_timeout(c.head_timeout)
-        .with_body_timeout(c.body_timeout)
-        .with_write_timeout(c.write_timeout)
-        .with_max_connections(c.max_connections)
-        .with_drain_timeout(c.drain_timeout)
-        .with_drain_limit(c.drain_limit)
-        .with_shutdown_timeout(c.shutdown_timeout)
-        .with_proto(c.proto);
     // Bound before any runtime exists: the listener joins the reactor when
     // `run` starts.
-    let server = match setup.transport {
-        Transport::Tcp | Transport::Tcp6 => Server::bind_tcp(setup.tcp_addr()),
-        Transport::Unix => Server::bind_unix(setup.unix_path()),
-    }
-    .expect("bind")
-    .with_config(config);
+    let server = Server::bind(&setup.bind_addr())
+        .expect("bind")
+        .with_config(setup.config);
     let target = match server.local_addr() {
         Addr::Tcp(a) => Target::Tcp(*a),
         _ => Target::Unix(setup.unix_path().to_owned()),

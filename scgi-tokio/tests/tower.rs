@@ -57,7 +57,7 @@ fn get(uri: &str) -> Vec<u8> {
 }
 
 /// Serves `service` on a fresh port.
-fn start<S: scgi_tokio::HttpService>(
+fn start<S: scgi_tokio::HttpService<scgi_tokio::Request>>(
     service: S,
     config: Config,
 ) -> (SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>) {

@@ -5,8 +5,8 @@ use std::io;
 use std::thread;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use scgi_async_std::{Addr, Config, Request, Server, Spawn};
-use scgi_test_support::{Route, Running, Setup, Target, Transport};
+use scgi_async_std::{Addr, Request, Server, Spawn};
+use scgi_test_support::{Route, Running, Setup, Target};
 
 /// Copies the body back to the response in 64 KiB chunks, flushing each.
 async fn echo_body(req: &mut Request) -> io::Result<()> {
@@ -62,22 +62,9 @@ pub(crate) async fn app(mut req: Request) -> io::Result<()> {
 
 /// Binds as `setup` asks, with its settings.
 pub(crate) fn bind(setup: &Setup) -> (Server, Target) {
-    let c = &setup.config;
-    let config = Config::default()
-        .with_head_timeout(c.head_timeout)
-        .with_body_timeout(c.body_timeout)
-        .with_write_timeout(c.write_timeout)
-        .with_max_connections(c.max_connections)
-        .with_drain_timeout(c.drain_timeout)
-        .with_drain_limit(c.drain_limit)
-        .with_shutdown_timeout(c.shutdown_timeout)
-        .with_proto(c.proto);
-    let server = match setup.transport {
-        Transport::Tcp | Transport::Tcp6 => Server::bind_tcp(setup.tcp_addr()),
-        Transport::Unix => Server::bind_unix(setup.unix_path()),
-    }
-    .expect("bind")
-    .with_config(config);
+    let server = Server::bind(&setup.bind_addr())
+        .expect("bind")
+        .with_config(setup.config);
     let target = match server.local_addr() {
         Addr::Tcp(a) => Target::Tcp(*a),
         _ => Target::Unix(setup.unix_path().to_owned()),

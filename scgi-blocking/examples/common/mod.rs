@@ -14,10 +14,7 @@ pub(crate) fn bind_from_args() -> std::io::Result<Server> {
         .nth(1)
         .or_else(|| std::env::var("SCGI_ADDR").ok())
         .unwrap_or_else(|| Server::DEFAULT_ADDR.to_owned());
-    match addr.strip_prefix("unix:") {
-        Some(path) => Server::bind_unix(path),
-        None => Server::bind_tcp(addr.as_str()),
-    }
+    Server::bind(&addr)
 }
 
 struct StderrLogger;
