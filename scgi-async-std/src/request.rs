@@ -17,9 +17,7 @@ use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
-use scgi_proto::server::{
-    Connection, Describe, Drain, Ending, HeadEof, HeadStep, HeadTimeout, Outcome, Reply, Then,
-};
+use scgi_proto::server::{Connection, Describe, Drain, Ending, HeadStep, Outcome, Reply, Then};
 use scgi_proto::{EncodeError, Head, Headers, ResponseHead};
 
 use crate::net::{Addr, Stream};
@@ -107,44 +105,21 @@ pub(crate) async fn read_head(accepted: Accepted) -> Option<(Request, Receiver<F
     } = accepted;
     let mut buf = Vec::new();
     let mut reader: &Stream = &stream;
-    let ending = loop {
+    let end = loop {
         let room = match conn.decode_head(&buf) {
             HeadStep::Ready(head) => {
                 return Some(Request::new(stream, peer, buf, head, conn, slot));
             }
             HeadStep::Read { room } => room,
-            HeadStep::Refused(e, ending) => {
-                log::warn!("{peer}: bad request: {e}");
-                break ending;
-            }
+            HeadStep::End(end) => break end,
         };
         let len = buf.len();
         buf.resize(len + room, 0);
         let read = until(conn.head_deadline(), reader.read(&mut buf[len..])).await;
         buf.truncate(len + read.as_ref().and_then(|r| r.as_ref().ok()).unwrap_or(&0));
         match read {
-            None => match conn.head_timed_out() {
-                HeadTimeout::Idle => {
-                    log::debug!("{peer}: no request within the head timeout; closing");
-                    return None;
-                }
-                HeadTimeout::Partial(n, ending) => {
-                    log::info!(
-                        "{peer}: request head incomplete after the head timeout ({n} bytes); closing"
-                    );
-                    break ending;
-                }
-            },
-            Some(Ok(0)) => match conn.head_eof() {
-                HeadEof::Quiet => {
-                    log::debug!("{peer}: closed before the first byte");
-                    return None;
-                }
-                HeadEof::Refused(e, ending) => {
-                    log::warn!("{peer}: bad request: {e}");
-                    break ending;
-                }
-            },
+            None => break conn.head_timed_out(),
+            Some(Ok(0)) => break conn.head_eof(),
             Some(Ok(_)) => {}
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) => {
@@ -153,14 +128,15 @@ pub(crate) async fn read_head(accepted: Accepted) -> Option<(Request, Receiver<F
             }
         }
     };
-    let _ = end(&stream, &peer, &conn, ending, &[]).await;
+    end.log(&peer);
+    let _ = settle(&stream, &peer, &conn, end.ending(), &[]).await;
     None
 }
 
 /// Carries out `ending`: sends what its reply says (`buffered` is the
 /// response the request still holds), then closes as it says. Returns
 /// how sending went.
-async fn end(
+async fn settle(
     stream: &Stream,
     peer: &Addr,
     conn: &Connection<Instant>,
@@ -701,7 +677,7 @@ impl Finish {
             outcome => outcome,
         };
         let ending = self.conn.end(outcome, self.read_to_end);
-        end(&self.stream, &self.peer, &self.conn, ending, &self.out).await
+        settle(&self.stream, &self.peer, &self.conn, ending, &self.out).await
     }
 }
 

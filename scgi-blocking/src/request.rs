@@ -7,9 +7,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scgi_proto::server::{
-    Config, Connection, HeadEof, HeadStep, HeadTimeout, MIN_TIMEOUT, Outcome, Reply, Then,
-};
+use scgi_proto::server::{Config, Connection, HeadStep, MIN_TIMEOUT, Outcome, Reply, Then};
 use scgi_proto::{Head, Headers, NO_CONTENT};
 
 use crate::net::{Addr, Stream};
@@ -90,7 +88,7 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
         return None;
     }
     let mut buf = Vec::new();
-    loop {
+    let end = loop {
         let room = match lc.decode_head(&buf) {
             HeadStep::Ready(head) => {
                 return Some(Request {
@@ -107,16 +105,11 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
                 });
             }
             HeadStep::Read { room } => room,
-            HeadStep::Refused(e, ending) => {
-                log::warn!("{peer}: bad request: {e}");
-                let _ = settle(&stream, &peer, &lc, ending, &mut Vec::new());
-                return None;
-            }
+            HeadStep::End(end) => break end,
         };
         let now = Instant::now();
         if lc.head_deadline().is_some_and(|d| d <= now) {
-            head_timed_out(&stream, &peer, &mut lc);
-            return None;
+            break lc.head_timed_out();
         }
         if let Err(e) = stream.set_read_timeout(until(lc.head_deadline(), now)) {
             log::debug!("{peer}: {e}");
@@ -127,40 +120,19 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
         let read = (&*stream).read(&mut buf[len..]);
         buf.truncate(len + *read.as_ref().unwrap_or(&0));
         match read {
-            Ok(0) => {
-                match lc.head_eof() {
-                    HeadEof::Quiet => log::debug!("{peer}: closed before the first byte"),
-                    HeadEof::Refused(e, ending) => {
-                        log::warn!("{peer}: bad request: {e}");
-                        let _ = settle(&stream, &peer, &lc, ending, &mut Vec::new());
-                    }
-                }
-                return None;
-            }
+            Ok(0) => break lc.head_eof(),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => {
-                head_timed_out(&stream, &peer, &mut lc);
-                return None;
-            }
+            Err(e) if is_timeout(&e) => break lc.head_timed_out(),
             Err(e) => {
                 log::debug!("{peer}: reading the request head: {e}");
                 return None;
             }
         }
-    }
-}
-
-fn head_timed_out(stream: &Stream, peer: &Addr, lc: &mut Connection<Instant>) {
-    match lc.head_timed_out() {
-        HeadTimeout::Idle => log::debug!("{peer}: no request within the head timeout; closing"),
-        HeadTimeout::Partial(received, ending) => {
-            log::info!(
-                "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
-            );
-            let _ = settle(stream, peer, lc, ending, &mut Vec::new());
-        }
-    }
+    };
+    end.log(&peer);
+    let _ = settle(&stream, &peer, &lc, end.ending(), &mut Vec::new());
+    None
 }
 
 /// Carries out an [`Ending`](scgi_proto::server::Ending): sends what it

@@ -18,8 +18,9 @@
 //!    [`head_deadline`](Connection::head_deadline) (slowloris defence);
 //!    when it passes, [`head_timed_out`](Connection::head_timed_out) says
 //!    what to do. End of input goes to [`head_eof`](Connection::head_eof).
-//!    A refused head ends the connection with an [`Ending`] (400, 408, 413,
-//!    431) and never reaches a handler.
+//!    All three say how a connection that never made a request ends: a
+//!    [`HeadEnd`] (closed, idle, stalled: 408, refused: 400, 413, 431) with
+//!    its log line and its [`Ending`]; no handler sees it.
 //! 2. **Request.** The handler reads the body: the driver passes the bytes
 //!    it holds to [`body`](Connection::body), which says how many of them
 //!    are body. Each wait for body bytes is bounded by
@@ -241,9 +242,111 @@ pub enum HeadStep {
     /// follows it in the buffer is body (pass it to
     /// [`Connection::body`]). Serve the request.
     Ready(Head),
-    /// The head is refused: log the error, then carry out the ending (an
-    /// error answer, then a drain). No handler sees the request.
-    Refused(Error, Ending),
+    /// The connection ends without a request: log the [`HeadEnd`] (its
+    /// [`severity`](HeadEnd::severity) says how loudly), then carry out its
+    /// [`ending`](HeadEnd::ending). No handler sees the request.
+    End(HeadEnd),
+}
+
+/// Why a connection ended before its head was complete, from
+/// [`Connection::decode_head`], [`Connection::head_eof`] or
+/// [`Connection::head_timed_out`]. Its `Display` is the log line (prefix
+/// it with the peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeadEnd {
+    /// Closed before the first byte: normal and quiet (Apache opens and
+    /// closes a connection without a byte when it answers a chunked
+    /// request with 411 itself). Close.
+    Closed,
+    /// Nothing arrived before the head deadline: an idle connection. Close
+    /// quietly.
+    Idle,
+    /// Part of a head (this many bytes) arrived, then the head deadline
+    /// passed: answer `408` and half-close, without draining (the peer is
+    /// the one stalling).
+    Stalled {
+        /// Bytes received.
+        received: usize,
+    },
+    /// The head is malformed, too large, or cut short by the peer's end of
+    /// input (the decoder's error): answer with its
+    /// [status hint](Error::status_hint) (400, 413, 431), then drain.
+    Refused(Error),
+}
+
+/// How loudly to log a [`HeadEnd`] (the `log` crate's levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Routine: a connection closed or idle.
+    Debug,
+    /// Worth noting: a client that stalled.
+    Info,
+    /// A bad request: usually a misconfigured web server.
+    Warn,
+}
+
+impl HeadEnd {
+    /// What to send and how to close.
+    #[must_use]
+    pub const fn ending(&self) -> Ending {
+        match self {
+            HeadEnd::Closed | HeadEnd::Idle => Ending {
+                reply: Reply::Nothing,
+                then: Then::Close,
+            },
+            HeadEnd::Stalled { .. } => Ending {
+                reply: Reply::Answer(Answer {
+                    status: 408,
+                    detail: Detail::Text("request head not received in time"),
+                }),
+                then: Then::HalfClose,
+            },
+            HeadEnd::Refused(e) => Ending {
+                reply: Reply::Answer(Answer {
+                    status: e.status_hint(),
+                    detail: Detail::Decoder(*e),
+                }),
+                then: Then::Drain,
+            },
+        }
+    }
+
+    /// How loudly to log it.
+    #[must_use]
+    pub const fn severity(&self) -> Severity {
+        match self {
+            HeadEnd::Closed | HeadEnd::Idle => Severity::Debug,
+            HeadEnd::Stalled { .. } => Severity::Info,
+            HeadEnd::Refused(_) => Severity::Warn,
+        }
+    }
+
+    /// Logs it through the `log` crate at its [`severity`](HeadEnd::severity),
+    /// as `<peer>: <self>` (feature `log`).
+    #[cfg(feature = "log")]
+    pub fn log(&self, peer: &dyn fmt::Display) {
+        let level = match self.severity() {
+            Severity::Debug => log::Level::Debug,
+            Severity::Info => log::Level::Info,
+            Severity::Warn => log::Level::Warn,
+        };
+        log::log!(level, "{peer}: {self}");
+    }
+}
+
+impl fmt::Display for HeadEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadEnd::Closed => f.write_str("closed before the first byte"),
+            HeadEnd::Idle => f.write_str("no request within the head timeout; closing"),
+            HeadEnd::Stalled { received } => write!(
+                f,
+                "request head incomplete after the head timeout ({received} bytes); closing"
+            ),
+            HeadEnd::Refused(e) => write!(f, "bad request: {e}"),
+        }
+    }
 }
 
 /// What a handler's run came to, for [`Connection::end`].
@@ -252,7 +355,8 @@ pub enum HeadStep {
 pub enum Outcome {
     /// The handler returned successfully (or dropped the request).
     Done,
-    /// The handler returned an error or panicked.
+    /// The handler returned an error or panicked (a request dropped while
+    /// its thread panics counts as this).
     Failed,
     /// The request was accepted but never handed to a handler: the server
     /// shut down while it waited in a queue.
@@ -264,7 +368,9 @@ pub enum Outcome {
 /// What to send before closing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// Nothing more.
+    /// Nothing more; anything the driver still buffers for the handler is
+    /// discarded (a forced shutdown, a reset, a connection that never made
+    /// a request).
     Nothing,
     /// The response bytes the driver still buffers for the handler (if
     /// any).
@@ -323,9 +429,13 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The longest answer the lifecycle builds, in bytes.
+    pub const MAX_LEN: usize = 512;
+
     /// The whole answer (head and body) into `buf`, as
     /// [`encode_error_response`](crate::encode_error_response) writes it;
-    /// 512 bytes always suffice.
+    /// [`Answer::MAX_LEN`] bytes always suffice (the only error is a
+    /// smaller buffer).
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         crate::encode_error_response(buf, self.status, &self.detail)
     }
@@ -397,29 +507,6 @@ impl fmt::Display for BodyError {
 }
 
 impl core::error::Error for BodyError {}
-
-/// What a connection's end of input before a complete head means, from
-/// [`Connection::head_eof`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeadEof {
-    /// Closed before the first byte: normal and quiet (Apache opens and
-    /// closes a connection without a byte when it answers a chunked
-    /// request with 411 itself). Close.
-    Quiet,
-    /// Closed inside the head: log the error, then carry out the ending.
-    Refused(Error, Ending),
-}
-
-/// What happens when the head deadline passes, from
-/// [`Connection::head_timed_out`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeadTimeout {
-    /// Nothing was received: an idle connection. Close quietly.
-    Idle,
-    /// Part of a head was received (this many bytes): answer `408` and
-    /// half-close, as the ending says.
-    Partial(usize, Ending),
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -495,58 +582,40 @@ impl<I: Timestamp> Connection<I> {
             Ok(Step::Partial { needed }) => HeadStep::Read {
                 room: needed.clamp(HEAD_READ_MIN, HEAD_READ_MAX),
             },
-            Err(e) => HeadStep::Refused(e, self.refuse(e)),
+            Err(e) => self.head_end(HeadEnd::Refused(e)),
             // The decoder reports the head before any body step; reaching
             // here means the head was already delivered.
-            Ok(Step::Body(_) | Step::End) => {
-                let e = Error::IncompleteHead;
-                HeadStep::Refused(e, self.refuse(e))
-            }
+            Ok(Step::Body(_) | Step::End) => self.head_end(HeadEnd::Refused(Error::IncompleteHead)),
         }
     }
 
-    fn refuse(&mut self, e: Error) -> Ending {
+    fn head_end(&mut self, end: HeadEnd) -> HeadStep {
         self.phase = Phase::Ended;
-        Ending {
-            reply: Reply::Answer(Answer {
-                status: e.status_hint(),
-                detail: Detail::Decoder(e),
-            }),
-            then: Then::Drain,
-        }
+        HeadStep::End(end)
     }
 
-    /// The peer ended its side before the head was complete.
-    pub fn head_eof(&mut self) -> HeadEof {
+    /// The peer ended its side before the head was complete:
+    /// [`HeadEnd::Closed`] before any byte, else [`HeadEnd::Refused`].
+    pub fn head_eof(&mut self) -> HeadEnd {
+        self.phase = Phase::Ended;
         match self.decoder.finish() {
-            Ok(_) => {
-                self.phase = Phase::Ended;
-                HeadEof::Quiet
-            }
-            Err(e) => HeadEof::Refused(e, self.refuse(e)),
+            Ok(_) => HeadEnd::Closed,
+            Err(e) => HeadEnd::Refused(e),
         }
     }
 
-    /// The head deadline passed before the head was complete.
-    pub fn head_timed_out(&mut self) -> HeadTimeout {
+    /// The head deadline passed before the head was complete:
+    /// [`HeadEnd::Idle`] if nothing arrived, else [`HeadEnd::Stalled`].
+    pub fn head_timed_out(&mut self) -> HeadEnd {
         let received = match self.phase {
             Phase::Head { received } => received,
             _ => 0,
         };
         self.phase = Phase::Ended;
-        if received == 0 {
-            return HeadTimeout::Idle;
+        match received {
+            0 => HeadEnd::Idle,
+            received => HeadEnd::Stalled { received },
         }
-        HeadTimeout::Partial(
-            received,
-            Ending {
-                reply: Reply::Answer(Answer {
-                    status: 408,
-                    detail: Detail::Text("request head not received in time"),
-                }),
-                then: Then::HalfClose,
-            },
-        )
     }
 
     /// How many bytes at the front of `avail` (bytes received after the
@@ -601,6 +670,12 @@ impl<I: Timestamp> Connection<I> {
 
     /// The longest a write that starts waiting for the peer at `now` may
     /// wait (`None`: forever). Past it the write fails with a timeout.
+    ///
+    /// Take the deadline when a write first has to wait, and check it
+    /// before retrying the write when the task wakes: a stalled peer's
+    /// socket often takes a few bytes when the timer wakes the task, and
+    /// counting those as progress (re-arming) would let a peer that never
+    /// reads hold the connection for twice the timeout or more.
     #[must_use]
     pub fn write_deadline(&self, now: I) -> Option<I> {
         after(now, self.write_timeout)
@@ -637,10 +712,10 @@ impl<I: Timestamp> Connection<I> {
     }
 
     /// The request is over: the handler ended with `outcome`. `read_to_end`
-    /// says whether the driver holds no received byte that was not handed
-    /// out (nothing buffered past the body); with the body read too, the
-    /// connection may close without draining. Call once; later calls say
-    /// to close.
+    /// says whether the driver buffers no received byte it has not handed
+    /// out (nothing past the body); with the body read too (which the
+    /// connection knows), it may close without draining. Call once; later
+    /// calls say to close.
     pub fn end(&mut self, outcome: Outcome, read_to_end: bool) -> Ending {
         if self.phase == Phase::Ended {
             return Ending {
@@ -866,10 +941,12 @@ mod tests {
                 crate::Config::DEFAULT.with_limits(crate::Limits::DEFAULT.with_max_body(Some(8))),
             );
             let mut c = Connection::new(&config, S(0));
-            let HeadStep::Refused(e, ending) = c.decode_head(wire) else {
+            let HeadStep::End(end @ HeadEnd::Refused(e)) = c.decode_head(wire) else {
                 panic!("{wire:?}")
             };
             assert_eq!(e.status_hint(), status);
+            assert_eq!(end.severity(), Severity::Warn);
+            let ending = end.ending();
             assert_eq!(answer(ending), (status, Then::Drain));
             let Reply::Answer(a) = ending.reply else {
                 unreachable!()
@@ -889,33 +966,50 @@ mod tests {
                 room: HEAD_READ_MIN
             }
         );
-        assert_eq!(c.head_eof(), HeadEof::Quiet);
+        let end = c.head_eof();
+        assert_eq!(end, HeadEnd::Closed);
+        assert_eq!(end.severity(), Severity::Debug);
+        assert_eq!(
+            end.ending(),
+            Ending {
+                reply: Reply::Nothing,
+                then: Then::Close
+            }
+        );
     }
 
     #[test]
     fn eof_inside_the_head_is_a_400_then_a_drain() {
         let mut c = conn();
         let _ = c.decode_head(b"24:CONT");
-        let HeadEof::Refused(e, ending) = c.head_eof() else {
-            panic!()
-        };
-        assert_eq!(e, Error::IncompleteHead);
-        assert_eq!(answer(ending), (400, Then::Drain));
+        let end = c.head_eof();
+        assert_eq!(end, HeadEnd::Refused(Error::IncompleteHead));
+        assert_eq!(answer(end.ending()), (400, Then::Drain));
     }
 
     #[test]
     fn head_timeout_is_quiet_when_idle_and_408_when_partial() {
         let mut c = conn();
         let _ = c.decode_head(b"");
-        assert_eq!(c.head_timed_out(), HeadTimeout::Idle);
+        let end = c.head_timed_out();
+        assert_eq!(end, HeadEnd::Idle);
+        assert_eq!(end.ending().reply, Reply::Nothing);
 
         let mut c = conn();
         let _ = c.decode_head(b"24:CON");
-        let HeadTimeout::Partial(6, ending) = c.head_timed_out() else {
-            panic!()
-        };
+        let end = c.head_timed_out();
+        assert_eq!(end, HeadEnd::Stalled { received: 6 });
+        assert_eq!(end.severity(), Severity::Info);
         // The peer is stalling: no drain.
-        assert_eq!(answer(ending), (408, Then::HalfClose));
+        assert_eq!(answer(end.ending()), (408, Then::HalfClose));
+        let mut out = [0u8; 128];
+        let mut w = Buf(&mut out, 0);
+        use core::fmt::Write as _;
+        write!(w, "{end}").expect("fits");
+        assert_eq!(
+            &w.0[..w.1],
+            b"request head incomplete after the head timeout (6 bytes); closing"
+        );
     }
 
     #[test]

@@ -13,8 +13,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use scgi_proto::server::{
-    Config, Connection, Describe, Drain, Ending, HeadEof, HeadStep, HeadTimeout, Outcome, Reply,
-    Then,
+    Config, Connection, Describe, Drain, Ending, HeadStep, Outcome, Reply, Then,
 };
 use scgi_proto::{EncodeError, Head, Headers, NO_CONTENT, ResponseHead};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -331,7 +330,7 @@ pub(crate) async fn read_head(
     let mut life = Connection::new(config, now());
     let deadline = life.head_deadline();
     let mut buf = BytesMut::with_capacity(READ_BUF);
-    let ending = loop {
+    let end = loop {
         match life.decode_head(&buf) {
             HeadStep::Read { room } => buf.reserve(room),
             HeadStep::Ready(head) => {
@@ -345,34 +344,11 @@ pub(crate) async fn read_head(
                     handback: None,
                 });
             }
-            HeadStep::Refused(e, ending) => {
-                log::warn!("{peer}: bad request: {e}");
-                break ending;
-            }
+            HeadStep::End(end) => break end,
         }
         match within(deadline, stream.read_buf(&mut buf)).await {
-            None => match life.head_timed_out() {
-                HeadTimeout::Idle => {
-                    log::debug!("{peer}: no request within the head timeout; closing");
-                    return None;
-                }
-                HeadTimeout::Partial(received, ending) => {
-                    log::info!(
-                        "{peer}: request head incomplete after the head timeout ({received} bytes); closing"
-                    );
-                    break ending;
-                }
-            },
-            Some(Ok(0)) => match life.head_eof() {
-                HeadEof::Quiet => {
-                    log::debug!("{peer}: closed before the first byte");
-                    return None;
-                }
-                HeadEof::Refused(e, ending) => {
-                    log::warn!("{peer}: bad request: {e}");
-                    break ending;
-                }
-            },
+            None => break life.head_timed_out(),
+            Some(Ok(0)) => break life.head_eof(),
             Some(Ok(_)) => {}
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) => {
@@ -381,7 +357,10 @@ pub(crate) async fn read_head(
             }
         }
     };
-    let _ = Conn::new(stream, life, slot).close(ending, &peer).await;
+    end.log(&peer);
+    let _ = Conn::new(stream, life, slot)
+        .close(end.ending(), &peer)
+        .await;
     None
 }
 
