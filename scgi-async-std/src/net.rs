@@ -23,78 +23,17 @@ use futures_lite::{AsyncRead, AsyncWrite};
 
 #[cfg(unix)]
 pub use scgi_net::UnixOptions;
-pub use scgi_net::{Addr, TcpOptions};
+pub use scgi_net::{Addr, Listener, TcpOptions};
 
-/// A bound listening socket: TCP, or (on Unix) a Unix domain socket.
-///
-/// Build one with `From` to adopt a listener bound elsewhere, for example
-/// one passed by systemd socket activation (`TcpListener::from(OwnedFd)`),
-/// and hand it to [`Server::from_listener`](crate::Server::from_listener).
-/// With the `async-std` feature, async-std's listeners convert too
-/// (`Listener::try_from`).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Listener {
-    /// A TCP listener.
-    Tcp(TcpListener),
-    /// A Unix domain socket listener.
-    #[cfg(unix)]
-    Unix(UnixListener),
-}
-
-impl From<TcpListener> for Listener {
-    fn from(l: TcpListener) -> Self {
-        Listener::Tcp(l)
-    }
-}
-
-#[cfg(unix)]
-impl From<UnixListener> for Listener {
-    fn from(l: UnixListener) -> Self {
-        Listener::Unix(l)
-    }
-}
-
-/// Adopts an async-std listener (taking it off async-std's reactor
-/// registration, which can fail).
-#[cfg(feature = "async-std")]
-impl TryFrom<async_std::net::TcpListener> for Listener {
-    type Error = io::Error;
-
-    fn try_from(l: async_std::net::TcpListener) -> io::Result<Self> {
-        TcpListener::try_from(l).map(Listener::Tcp)
-    }
-}
-
-/// Adopts an async-std Unix listener (see the TCP one).
-#[cfg(all(unix, feature = "async-std"))]
-impl TryFrom<async_std::os::unix::net::UnixListener> for Listener {
-    type Error = io::Error;
-
-    fn try_from(l: async_std::os::unix::net::UnixListener) -> io::Result<Self> {
-        UnixListener::try_from(l).map(Listener::Unix)
-    }
-}
-
-impl Listener {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<Addr> {
-        match self {
-            Listener::Tcp(l) => l.local_addr().map(Addr::Tcp),
-            #[cfg(unix)]
-            Listener::Unix(l) => l.local_addr().map(Addr::Unix),
-        }
-    }
-
-    /// Registers the listener with the reactor (which makes it
-    /// non-blocking).
-    pub(crate) fn into_async(self) -> io::Result<AsyncListener> {
-        Ok(match self {
-            Listener::Tcp(l) => AsyncListener::Tcp(Async::new(l)?),
-            #[cfg(unix)]
-            Listener::Unix(l) => AsyncListener::Unix(Async::new(l)?),
-        })
-    }
+/// Registers `listener` with the reactor (which makes it non-blocking).
+pub(crate) fn register(listener: Listener) -> io::Result<AsyncListener> {
+    Ok(match listener {
+        Listener::Tcp(l) => AsyncListener::Tcp(Async::new(l)?),
+        #[cfg(unix)]
+        Listener::Unix(l) => AsyncListener::Unix(Async::new(l)?),
+        // `Listener` is non-exhaustive; it has no other variant today.
+        _ => return Err(io::ErrorKind::Unsupported.into()),
+    })
 }
 
 /// A listener registered with the reactor.

@@ -353,7 +353,7 @@ impl Server {
     pub fn bind_tcp_with<A: ToSocketAddrs>(addr: A, options: &TcpOptions) -> io::Result<Server> {
         let listener = crate::net::bind_tcp(addr, options)?;
         Server::new(Bound {
-            listener: Listener::Tcp(listener).into_async()?,
+            listener: crate::net::register(Listener::Tcp(listener))?,
             #[cfg(unix)]
             _file: None,
         })
@@ -381,7 +381,7 @@ impl Server {
     pub fn bind_unix_with<P: AsRef<Path>>(path: P, options: &UnixOptions) -> io::Result<Server> {
         let (listener, file) = crate::net::bind_unix(path.as_ref(), options)?;
         Server::new(Bound {
-            listener: Listener::Unix(listener).into_async()?,
+            listener: crate::net::register(Listener::Unix(listener))?,
             _file: Some(file),
         })
     }
@@ -389,12 +389,13 @@ impl Server {
     /// Adopts a listener bound elsewhere: a std `TcpListener` or
     /// `UnixListener` (socket activation by systemd or a supervisor passes
     /// one as a file descriptor; turn it into a listener with
-    /// `From<OwnedFd>`), or, with the `async-std` feature, async-std's
-    /// (through `Listener::try_from`). Its
-    /// socket file, if any, is left in place when the server closes.
+    /// `From<OwnedFd>`; async-std's converts with
+    /// `std::net::TcpListener::try_from`, async-io's with
+    /// `Async::into_inner`). Its socket file, if any, is left in place when
+    /// the server closes.
     pub fn from_listener(listener: impl Into<Listener>) -> io::Result<Server> {
         Server::new(Bound {
-            listener: listener.into().into_async()?,
+            listener: crate::net::register(listener.into())?,
             #[cfg(unix)]
             _file: None,
         })

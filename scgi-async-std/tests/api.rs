@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
-use scgi_async_std::{Addr, Config, Listener, Request, Server, ShutdownHandle, TcpOptions};
+use scgi_async_std::{Addr, Config, Request, Server, ShutdownHandle, TcpOptions};
 use scgi_async_std::{UnixOptions, scgi_proto};
 use scgi_test_support::scenarios::{SPEC_REQUEST, SPEC_RESPONSE, request};
 use scgi_test_support::{CLIENT_TIMEOUT, Reply};
@@ -175,7 +175,7 @@ fn adopts_listeners() {
     let listener =
         async_std::task::block_on(async_std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let listener = Listener::try_from(listener).expect("off async-std's reactor");
+    let listener = std::net::TcpListener::try_from(listener).expect("off async-std's reactor");
     let (handle, t) = serve_spec(Server::from_listener(listener).expect("adopt"));
     assert_eq!(tcp_exchange(addr, SPEC_REQUEST), SPEC_RESPONSE);
     close(&handle, t);

@@ -3,7 +3,7 @@
 //! re-exported here.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 #[cfg(unix)]
@@ -13,66 +13,23 @@ use std::path::Path;
 
 #[cfg(unix)]
 pub use scgi_net::UnixOptions;
-pub use scgi_net::{Addr, TcpOptions};
+pub use scgi_net::{Addr, Listener, TcpOptions};
 
-/// A bound listening socket: TCP, or (on Unix) a Unix domain socket.
-///
-/// Build one with `From` to adopt a listener bound elsewhere, for example
-/// one passed by systemd socket activation (`TcpListener::from(OwnedFd)`),
-/// and hand it to [`Server::from_listener`](crate::Server::from_listener).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Listener {
-    /// A TCP listener.
-    Tcp(TcpListener),
-    /// A Unix domain socket listener.
-    #[cfg(unix)]
-    Unix(UnixListener),
-}
-
-impl From<TcpListener> for Listener {
-    fn from(l: TcpListener) -> Self {
-        Listener::Tcp(l)
-    }
-}
-
-#[cfg(unix)]
-impl From<UnixListener> for Listener {
-    fn from(l: UnixListener) -> Self {
-        Listener::Unix(l)
-    }
-}
-
-impl Listener {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<Addr> {
-        match self {
-            Listener::Tcp(l) => l.local_addr().map(Addr::Tcp),
-            #[cfg(unix)]
-            Listener::Unix(l) => l.local_addr().map(Addr::Unix),
+/// Accepts a connection on `listener` (blocking unless it is
+/// non-blocking).
+pub(crate) fn accept(listener: &Listener) -> io::Result<(Stream, Addr)> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (s, a) = l.accept()?;
+            Ok((Stream::Tcp(s), Addr::Tcp(a)))
         }
-    }
-
-    pub(crate) fn accept(&self) -> io::Result<(Stream, Addr)> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, a) = l.accept()?;
-                Ok((Stream::Tcp(s), Addr::Tcp(a)))
-            }
-            #[cfg(unix)]
-            Listener::Unix(l) => {
-                let (s, a) = l.accept()?;
-                Ok((Stream::Unix(s), Addr::Unix(a)))
-            }
+        #[cfg(unix)]
+        Listener::Unix(l) => {
+            let (s, a) = l.accept()?;
+            Ok((Stream::Unix(s), Addr::Unix(a)))
         }
-    }
-
-    pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        match self {
-            Listener::Tcp(l) => l.set_nonblocking(on),
-            #[cfg(unix)]
-            Listener::Unix(l) => l.set_nonblocking(on),
-        }
+        // `Listener` is non-exhaustive; it has no other variant today.
+        _ => Err(io::ErrorKind::Unsupported.into()),
     }
 }
 

@@ -748,7 +748,7 @@ impl Drop for Server {
 fn accept_loop(bound: Arc<Bound>, inner: &Arc<Inner>, tx: &Sender<Conn>) {
     let mut backoff = Duration::ZERO;
     while let Some(slot) = inner.acquire() {
-        match bound.listener.accept() {
+        match crate::net::accept(&bound.listener) {
             Ok((stream, peer)) => {
                 backoff = Duration::ZERO;
                 hand_over(slot, stream, peer, tx);
@@ -787,7 +787,7 @@ fn accept_failed(e: &io::Error, backoff: &mut Duration) {
 fn close_listener(bound: Arc<Bound>, inner: &Arc<Inner>, tx: &Sender<Conn>) {
     if bound.listener.set_nonblocking(true).is_ok() {
         while let Some(slot) = inner.try_acquire() {
-            match bound.listener.accept() {
+            match crate::net::accept(&bound.listener) {
                 Ok((stream, peer)) => hand_over(slot, stream, peer, tx),
                 Err(_) => break,
             }
@@ -835,7 +835,7 @@ fn accept_one(
     bound: Arc<Bound>,
     backoff: &mut Duration,
 ) -> Option<Conn> {
-    let accepted = bound.listener.accept();
+    let accepted = crate::net::accept(&bound.listener);
     drop(bound);
     match accepted {
         Ok((stream, peer)) => {

@@ -9,6 +9,8 @@
 //!   again when dropped.
 //! - [`Addr`]: a TCP or Unix socket address, as servers report their own
 //!   and their peers'.
+//! - [`Listener`]: a bound std listener (TCP or Unix) that any server
+//!   adopts with `from_listener`.
 //! - [`ListenAddr`]: the one address string every server's `bind` takes
 //!   (`"host:port"`, `"[v6]:port"`, `"unix:/path"`).
 //! - [`has_pending_input`]: whether a connection has unread input, the
@@ -252,6 +254,60 @@ impl<'a> ListenAddr<'a> {
             io::ErrorKind::Unsupported,
             format!("cannot listen on {self:?} here"),
         )
+    }
+}
+
+/// A bound listening socket to serve on, the same type on every runtime
+/// crate: a std TCP listener or (on Unix) a std Unix listener.
+///
+/// Build one with `From` to adopt a listener bound elsewhere, for example
+/// one passed by systemd socket activation
+/// (`std::net::TcpListener::from(OwnedFd)`), and hand it to a server's
+/// `from_listener`. An async runtime's own listener converts to std first
+/// (tokio: `into_std()`; async-std: `std::net::TcpListener::try_from`;
+/// async-io: `Async::into_inner()`): a server registers it with its
+/// runtime's reactor itself when it starts serving, so it can be adopted
+/// before a runtime exists.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Listener {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix domain socket listener.
+    #[cfg(unix)]
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(l: TcpListener) -> Self {
+        Listener::Tcp(l)
+    }
+}
+
+#[cfg(unix)]
+impl From<UnixListener> for Listener {
+    fn from(l: UnixListener) -> Self {
+        Listener::Unix(l)
+    }
+}
+
+impl Listener {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<Addr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(Addr::Tcp),
+            #[cfg(unix)]
+            Listener::Unix(l) => l.local_addr().map(Addr::Unix),
+        }
+    }
+
+    /// Moves the listener into or out of non-blocking mode.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.set_nonblocking(on),
+            #[cfg(unix)]
+            Listener::Unix(l) => l.set_nonblocking(on),
+        }
     }
 }
 

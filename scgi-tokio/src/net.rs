@@ -6,7 +6,6 @@
 //! reactor when the server starts serving.
 
 use std::io::{self, IoSlice};
-use std::net::TcpListener;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,98 +19,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 #[cfg(unix)]
 pub use scgi_net::UnixOptions;
-pub use scgi_net::{Addr, TcpOptions};
+pub use scgi_net::{Addr, Listener, TcpOptions};
 
-/// A bound listening socket to serve on: a std or tokio TCP listener, or
-/// (on Unix) a std or tokio Unix listener.
-///
-/// Build one with `From` to adopt a listener bound elsewhere, for example
-/// one passed by systemd socket activation (`std::net::TcpListener::from(OwnedFd)`),
-/// and hand it to [`Server::from_listener`](crate::Server::from_listener).
-/// A std listener joins the tokio reactor when the server starts serving,
-/// so it can be adopted before a runtime exists.
-#[derive(Debug)]
-pub struct Listener {
-    kind: ListenerKind,
-}
-
-#[derive(Debug)]
-enum ListenerKind {
-    StdTcp(TcpListener),
-    Tcp(tokio::net::TcpListener),
-    #[cfg(unix)]
-    StdUnix(UnixListener),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixListener),
-}
-
-impl From<TcpListener> for Listener {
-    fn from(l: TcpListener) -> Self {
-        Listener {
-            kind: ListenerKind::StdTcp(l),
-        }
-    }
-}
-
-impl From<tokio::net::TcpListener> for Listener {
-    fn from(l: tokio::net::TcpListener) -> Self {
-        Listener {
-            kind: ListenerKind::Tcp(l),
-        }
-    }
-}
-
-#[cfg(unix)]
-impl From<UnixListener> for Listener {
-    fn from(l: UnixListener) -> Self {
-        Listener {
-            kind: ListenerKind::StdUnix(l),
-        }
-    }
-}
-
-#[cfg(unix)]
-impl From<tokio::net::UnixListener> for Listener {
-    fn from(l: tokio::net::UnixListener) -> Self {
-        Listener {
-            kind: ListenerKind::Unix(l),
-        }
-    }
-}
-
-impl Listener {
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<Addr> {
-        match &self.kind {
-            ListenerKind::StdTcp(l) => l.local_addr().map(Addr::Tcp),
-            ListenerKind::Tcp(l) => l.local_addr().map(Addr::Tcp),
-            #[cfg(unix)]
-            ListenerKind::StdUnix(l) => l.local_addr().map(Addr::Unix),
-            #[cfg(unix)]
-            ListenerKind::Unix(l) => l.local_addr().map(|a| Addr::Unix(a.into())),
-        }
-    }
-
-    /// The listener registered with the current runtime's reactor. Must be
-    /// called within a runtime.
-    pub(crate) fn register(self) -> io::Result<Registered> {
-        Ok(match self.kind {
-            ListenerKind::StdTcp(l) => {
-                // tokio requires non-blocking sockets; an inherited one may
-                // be blocking.
-                l.set_nonblocking(true)?;
-                Registered::Tcp(tokio::net::TcpListener::from_std(l)?)
-            }
-            ListenerKind::Tcp(l) => Registered::Tcp(l),
-            #[cfg(unix)]
-            ListenerKind::StdUnix(l) => {
-                l.set_nonblocking(true)?;
-                Registered::Unix(tokio::net::UnixListener::from_std(l)?)
-            }
-            #[cfg(unix)]
-            ListenerKind::Unix(l) => Registered::Unix(l),
-        })
-    }
+/// Registers `listener` with the current runtime's reactor. Must be
+/// called within a runtime.
+pub(crate) fn register(listener: Listener) -> io::Result<Registered> {
+    // tokio requires non-blocking sockets; an inherited one may be
+    // blocking.
+    listener.set_nonblocking(true)?;
+    Ok(match listener {
+        Listener::Tcp(l) => Registered::Tcp(tokio::net::TcpListener::from_std(l)?),
+        #[cfg(unix)]
+        Listener::Unix(l) => Registered::Unix(tokio::net::UnixListener::from_std(l)?),
+        // `Listener` is non-exhaustive; it has no other variant today.
+        _ => return Err(io::ErrorKind::Unsupported.into()),
+    })
 }
 
 /// A listener in the reactor.

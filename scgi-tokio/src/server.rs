@@ -309,7 +309,7 @@ struct Bound {
 impl Bound {
     fn registered(&mut self) -> io::Result<&Registered> {
         if let Some(listener) = self.idle.take() {
-            self.registered = Some(listener.register()?);
+            self.registered = Some(crate::net::register(listener)?);
         }
         self.registered
             .as_ref()
@@ -441,12 +441,12 @@ impl Server {
         })
     }
 
-    /// Adopts a listener bound elsewhere: a std or tokio `TcpListener` or
+    /// Adopts a listener bound elsewhere: a std `TcpListener` or
     /// `UnixListener` (socket activation by systemd or a supervisor passes
     /// one as a file descriptor; turn it into a std listener with
-    /// `From<OwnedFd>`). A std listener may be blocking or not; it joins
-    /// the reactor when serving starts. Its socket file, if any, is left in
-    /// place when the server closes.
+    /// `From<OwnedFd>`; a tokio listener converts with `into_std()`). It may
+    /// be blocking or not; it joins the reactor when serving starts. Its
+    /// socket file, if any, is left in place when the server closes.
     pub fn from_listener(listener: impl Into<Listener>) -> io::Result<Server> {
         Server::new(Bound {
             idle: Some(listener.into()),

@@ -195,11 +195,11 @@ async fn adopts_std_and_tokio_listeners() {
             assert_eq!(tcp_exchange(addr, SPEC_REQUEST).await, SPEC_RESPONSE);
             stop(handle, t).await;
         }
-        // tokio.
+        // tokio, through std.
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let server = Server::from_listener(tcp).expect("adopt");
+        let server = Server::from_listener(tcp.into_std().expect("std")).expect("adopt");
         let addr = tcp_addr(&server);
         let (handle, t) = serve_spec(server);
         assert_eq!(tcp_exchange(addr, SPEC_REQUEST).await, SPEC_RESPONSE);
@@ -216,6 +216,7 @@ async fn adopts_std_and_tokio_listeners() {
         std::fs::remove_file(&path).expect("cleanup");
 
         let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        let listener = listener.into_std().expect("std");
         let (handle, t) = serve_spec(Server::from_listener(listener).expect("adopt"));
         assert_eq!(unix_exchange(&path, SPEC_REQUEST).await, SPEC_RESPONSE);
         stop(handle, t).await;
