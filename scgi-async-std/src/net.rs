@@ -114,6 +114,16 @@ impl Stream {
         each!(self, s => s.get_ref().shutdown(how))
     }
 
+    /// A second handle to the same socket (a duplicated descriptor,
+    /// registered with the reactor on its own).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        match self {
+            Stream::Tcp(s) => Async::new(s.get_ref().try_clone()?).map(Stream::Tcp),
+            #[cfg(unix)]
+            Stream::Unix(s) => Async::new(s.get_ref().try_clone()?).map(Stream::Unix),
+        }
+    }
+
     /// The address of the peer (the web server).
     pub fn peer_addr(&self) -> io::Result<Addr> {
         match self {

@@ -707,6 +707,20 @@ impl Upgraded {
     pub fn leftover(&self) -> &[u8] {
         &self.leftover[self.pos..]
     }
+
+    /// The socket and the unread bytes that followed the request, for code
+    /// that wants to own them. The connection no longer counts against
+    /// [`max_connections`](crate::Config::max_connections) nor delays
+    /// shutdown. Fails only if the server still holds the socket and it
+    /// cannot be duplicated.
+    pub fn into_parts(mut self) -> io::Result<(Stream, Bytes)> {
+        // The server's handle on the socket (for a forced shutdown) goes
+        // with the slot.
+        drop(self._slot.take());
+        let leftover = Bytes::from(std::mem::take(&mut self.leftover)).slice(self.pos..);
+        let stream = Arc::try_unwrap(self.stream).or_else(|shared| shared.try_clone())?;
+        Ok((stream, leftover))
+    }
 }
 
 impl AsyncRead for Upgraded {

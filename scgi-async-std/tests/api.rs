@@ -543,3 +543,61 @@ fn dropping_the_server_stops_accepting() {
         }
     });
 }
+
+/// After a `101`, `into_parts` hands over the socket and the bytes that
+/// followed the request, and the server no longer counts the connection;
+/// `chunk` hands out the body piece by piece before that.
+#[test]
+fn chunks_then_upgrade_into_parts() {
+    async_std::task::block_on(async {
+        let mut server = Server::bind("127.0.0.1:0").expect("bind");
+        let addr = tcp_addr(&server);
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = request("GET", "/tunnel", &body);
+        wire.extend_from_slice(b"ping");
+        let client = thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).expect("connect");
+            c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+            c.write_all(&wire[..wire.len() - 99_000]).expect("first");
+            thread::sleep(Duration::from_millis(50));
+            c.write_all(&wire[wire.len() - 99_000..]).expect("rest");
+            let mut raw = Vec::new();
+            c.read_to_end(&mut raw).expect("read");
+            raw
+        });
+
+        let mut req = server.next(None).await.expect("next").expect("request");
+        let mut got = Vec::new();
+        while let Some(piece) = req.chunk().await.expect("chunk") {
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, body);
+        req.write_head(101, &[("Upgrade", "test")])
+            .await
+            .expect("head");
+        let upgraded = req.into_upgraded().await.expect("upgrade");
+        let (stream, leftover) = upgraded.into_parts().expect("parts");
+        // `ping` came after the body: in the bytes read with it, or still
+        // in the socket.
+        let mut ping = leftover.to_vec();
+        while ping.len() < 4 {
+            let mut more = [0u8; 4];
+            let n = (&stream).read(&mut more).await.expect("tunnel read");
+            assert!(n > 0, "closed early");
+            ping.extend_from_slice(&more[..n]);
+        }
+        assert_eq!(ping, b"ping");
+        // The server no longer waits for this connection.
+        assert!(server.close().await);
+        (&stream).write_all(b"pong").await.expect("tunnel write");
+        drop(stream);
+
+        let raw = client.join().expect("client");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with("Status: 101 Switching Protocols\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\npong"), "{text}");
+    });
+}

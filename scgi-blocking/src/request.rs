@@ -7,8 +7,9 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use scgi_proto::server::{Config, Connection, HeadStep, MIN_TIMEOUT, Outcome, Reply, Then};
-use scgi_proto::{Head, Headers, NO_CONTENT};
+use scgi_proto::{Head, Headers, NO_CONTENT, ResponseHead};
 
 use crate::net::{Addr, Stream};
 use crate::server::{Conn, Slot};
@@ -17,6 +18,9 @@ use crate::server::{Conn, Slot};
 /// head and a short body leave in one segment and a failure before the
 /// first write can still become a clean 500.
 const OUT_CAP: usize = 8 * 1024;
+
+/// Room made for each socket read of [`Request::chunk`].
+const CHUNK_READ: usize = 16 * 1024;
 
 /// A request whose head is read and validated: its headers, its body (read
 /// it through [`io::Read`]) and its response (write it through
@@ -249,6 +253,44 @@ impl Request {
         scgi_proto::write_response_head(self, status, headers)
     }
 
+    /// Writes a response head built with [`ResponseHead`] (a custom reason
+    /// phrase, say), as one write.
+    pub fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
+        head.write_to(self)
+    }
+
+    /// The next piece of the body, or `None` at its end, as a [`Bytes`]
+    /// read from the socket into a buffer that is handed out without a
+    /// copy (the bytes that came with the head are copied once). Fails as
+    /// reading through [`io::Read`] does.
+    ///
+    /// ```no_run
+    /// # fn f(req: &mut scgi_blocking::Request) -> std::io::Result<()> {
+    /// let mut total = 0;
+    /// while let Some(piece) = req.chunk()? {
+    ///     total += piece.len(); // or send it on, keep it, ...
+    /// }
+    /// assert_eq!(total as u64, req.content_length());
+    /// # Ok(()) }
+    /// ```
+    pub fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let remaining = self.body_remaining();
+        if remaining == 0 {
+            return Ok(None);
+        }
+        if self.pos < self.buf.len() {
+            let n = self.conn.body(&self.buf[self.pos..]);
+            let piece = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(Some(piece));
+        }
+        let want = usize::try_from(remaining).map_or(CHUNK_READ, |r| r.min(CHUNK_READ));
+        let mut piece = BytesMut::zeroed(want);
+        let n = self.read(&mut piece)?;
+        piece.truncate(n);
+        Ok((n > 0).then(|| piece.freeze()))
+    }
+
     /// Takes the connection as a raw byte stream after a
     /// `101 Switching Protocols` head (nginx tunnels the connection after
     /// it): sends what is buffered, and returns the stream with the bytes
@@ -439,6 +481,20 @@ impl Upgraded {
     #[must_use]
     pub fn leftover(&self) -> &[u8] {
         &self.leftover[self.pos..]
+    }
+
+    /// The socket and the unread bytes that followed the request, for code
+    /// that wants to own them. The connection no longer counts against
+    /// [`max_connections`](crate::Config::max_connections) nor delays
+    /// shutdown. Fails only if the server still holds the socket and it
+    /// cannot be duplicated.
+    pub fn into_parts(mut self) -> io::Result<(Stream, Bytes)> {
+        // The server's handle on the socket (for a forced shutdown) goes
+        // with the slot.
+        drop(self._slot.take());
+        let leftover = Bytes::from(std::mem::take(&mut self.leftover)).slice(self.pos..);
+        let stream = Arc::try_unwrap(self.stream).or_else(|shared| shared.try_clone())?;
+        Ok((stream, leftover))
     }
 }
 

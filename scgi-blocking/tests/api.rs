@@ -525,3 +525,78 @@ fn run_until_stops_when_the_stop_function_returns() {
     // The listener is closed: nothing accepts any more.
     assert!(TcpStream::connect(addr).is_err());
 }
+
+/// After a `101`, `into_parts` hands over the socket and the bytes that
+/// followed the request, and the server no longer counts the connection.
+#[test]
+fn upgrade_into_parts() {
+    let mut server = Server::bind("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+    let mut wire = request("GET", "/tunnel", b"body");
+    wire.extend_from_slice(b"ping");
+    c.write_all(&wire).expect("write");
+
+    let mut req = server.next(None).expect("next").expect("request");
+    let mut body = Vec::new();
+    req.read_to_end(&mut body).expect("body");
+    assert_eq!(body, b"body");
+    req.write_head(101, &[("Upgrade", "test")]).expect("head");
+    let upgraded = req.into_upgraded().expect("upgrade");
+    let (mut stream, leftover) = upgraded.into_parts().expect("parts");
+    assert_eq!(&leftover[..], b"ping");
+    // The server no longer waits for this connection.
+    assert!(server.close());
+    stream.write_all(b"pong").expect("tunnel write");
+    drop(stream);
+
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("Status: 101 Switching Protocols\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\npong"), "{text}");
+}
+
+/// `chunk` hands out the body piece by piece, exactly `CONTENT_LENGTH`
+/// bytes, whether they came with the head or later.
+#[test]
+fn chunks_give_the_whole_body() {
+    let mut server = Server::bind("127.0.0.1:0").expect("bind");
+    let addr = tcp_addr(&server);
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let wire = request("POST", "/", &body);
+    let writer = thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        // The head and a little body first, the rest later.
+        c.write_all(&wire[..wire.len() - 99_000]).expect("first");
+        thread::sleep(Duration::from_millis(50));
+        c.write_all(&wire[wire.len() - 99_000..]).expect("rest");
+        let mut raw = Vec::new();
+        c.read_to_end(&mut raw).expect("read");
+        raw
+    });
+    let mut req = server.next(None).expect("next").expect("request");
+    let mut got = Vec::new();
+    let mut pieces = 0;
+    while let Some(piece) = req.chunk().expect("chunk") {
+        got.extend_from_slice(&piece);
+        pieces += 1;
+    }
+    assert_eq!(got, body);
+    assert!(pieces >= 2, "{pieces}");
+    assert_eq!(req.chunk().expect("after the end"), None);
+    req.write_response_head(scgi_proto::ResponseHead::new(200).reason("Fine"))
+        .expect("head");
+    drop(req);
+    let raw = writer.join().expect("client");
+    assert!(
+        raw.starts_with(b"Status: 200 Fine\r\n"),
+        "{}",
+        raw.escape_ascii()
+    );
+    assert!(server.close());
+}

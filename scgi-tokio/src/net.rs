@@ -90,6 +90,13 @@ impl Stream {
         each!(self, s => scgi_net::has_pending_input(s))
     }
 
+    /// Shuts down the read, write or both halves at once, without
+    /// waiting (what `AsyncWriteExt::shutdown` does for the write half,
+    /// as a plain call, the same as on the other runtime crates).
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        each!(self, s => socket2::SockRef::from(s).shutdown(how))
+    }
+
     /// The address of the peer (the web server).
     pub fn peer_addr(&self) -> io::Result<Addr> {
         match self {

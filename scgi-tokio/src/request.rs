@@ -536,7 +536,7 @@ impl Conn {
             Then::CloseUnlessPending if matches!(self.stream.has_pending_input(), Ok(false)) => {}
             Then::CloseUnlessPending | Then::Drain => self.drain(peer).await,
             Then::HalfClose => {
-                let _ = self.stream.shutdown().await;
+                let _ = self.stream.shutdown(std::net::Shutdown::Write);
             }
             Then::Reset => self.stream.set_abortive_close(),
         }
@@ -548,7 +548,7 @@ impl Conn {
     /// now (usually the peer has nothing left, or just closed); a peer
     /// still sending a body nobody read gets a larger buffer.
     async fn drain(&mut self, peer: &Addr) {
-        if self.stream.shutdown().await.is_err() {
+        if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
             return;
         }
         let Drain { deadline, limit } = self.life.start_drain(now());
@@ -896,15 +896,16 @@ impl Upgraded {
     /// The socket and the unread bytes that followed the request, for code
     /// that wants to own them. The connection no longer counts against
     /// [`max_connections`](Config::max_connections) nor delays shutdown.
-    #[must_use]
-    pub fn into_parts(self) -> (Stream, Bytes) {
+    /// Never fails here (the `io::Result` is the shape every runtime crate
+    /// shares: on the others the server may still hold the socket).
+    pub fn into_parts(self) -> io::Result<(Stream, Bytes)> {
         let Upgraded {
             stream,
             leftover,
             slot,
         } = self;
         drop(slot);
-        (stream, leftover)
+        Ok((stream, leftover))
     }
 }
 

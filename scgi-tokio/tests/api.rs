@@ -659,7 +659,7 @@ async fn upgrade_into_parts() {
             .expect("head");
         let upgraded = req.into_upgraded().await.expect("upgrade");
         assert_eq!(upgraded.leftover(), b"ping");
-        let (mut stream, leftover) = upgraded.into_parts();
+        let (mut stream, leftover) = upgraded.into_parts().expect("parts");
         assert_eq!(&leftover[..], b"ping");
         // The server no longer waits for this connection.
         assert!(server.close().await);
