@@ -1,27 +1,5 @@
-//! An axum `Router`, unchanged, served over SCGI on smol (features `smol`
-//! and `tower`): the same `tower` layer as scgi-tokio's, on another
-//! runtime.
-//!
-//! ```text
-//! cargo run -p scgi-async-std --no-default-features --features smol,tower --example axum [HOST:PORT | unix:PATH]
-//! ```
-//!
-//! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`. Put nginx in front of it:
-//!
-//! ```nginx
-//! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
-//! ```
-//!
-//! Then, through nginx:
-//!
-//! ```text
-//! curl http://localhost/
-//! curl -d '{"word":"smol"}' -H 'Content-Type: application/json' http://localhost/shout
-//! curl --data-binary @some-file http://localhost/count
-//! ```
-
-mod common;
+//! The smol axum example's routes: plain axum, nothing SCGI- or
+//! runtime-specific.
 
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -43,7 +21,7 @@ struct Shout {
 
 /// The router: `GET /` (text), `POST /shout` (JSON in, JSON out) and
 /// `POST /count` (the body streamed and counted, never held whole).
-fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .route("/", get(|| async { "Hello from axum on smol over SCGI\n" }))
         .route(
@@ -65,9 +43,4 @@ async fn count(body: Body) -> Result<String, axum::http::StatusCode> {
         total += piece.data_ref().map_or(0, |d| d.len());
     }
     Ok(format!("{total} bytes\n"))
-}
-
-fn main() -> std::io::Result<()> {
-    let server = common::bind_from_args()?.with_spawner(scgi_async_std::Smol);
-    smol::block_on(server.serve(router()))
 }
