@@ -126,6 +126,7 @@ pub struct ReadmeDoctests;
 #[cfg(feature = "http")]
 mod http;
 mod net;
+mod pool;
 mod request;
 mod server;
 

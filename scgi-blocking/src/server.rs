@@ -17,6 +17,7 @@ use std::path::Path;
 use crate::net::{Addr, Listener, Poke, Stream, TcpOptions};
 #[cfg(unix)]
 use crate::net::{SocketFile, UnixOptions};
+use crate::pool::Pool;
 use crate::request::{self, Request};
 use scgi_proto::server::{Config, Outcome};
 
@@ -58,7 +59,7 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
@@ -70,7 +71,7 @@ impl Inner {
     /// In `run`: waits for a free slot, and takes the listener to accept
     /// on (counted in `in_accept` until [`accepted`](Inner::accepted));
     /// `None` once shutdown starts.
-    fn acquire_listener(self: &Arc<Self>) -> Option<(Slot, Arc<Bound>)> {
+    pub(crate) fn acquire_listener(self: &Arc<Self>) -> Option<(Slot, Arc<Bound>)> {
         self.acquire_with(|st| {
             let listener = Arc::clone(st.listener.as_ref()?);
             st.in_accept += 1;
@@ -252,7 +253,7 @@ pub(crate) struct Conn {
 
 /// The listener, and the socket file to remove when it closes.
 #[derive(Debug)]
-struct Bound {
+pub(crate) struct Bound {
     listener: Listener,
     #[cfg(unix)]
     _file: Option<SocketFile>,
@@ -577,9 +578,20 @@ impl Server {
         H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
     {
         let backlog = self.share_listener();
-        let started = self.start_workers(handler, backlog.is_some());
-        let workers = match started {
-            Ok(workers) => workers,
+        let started = self.receiver().map(|_| ()).and_then(|()| {
+            let queue = self.rx.take().expect("receiver() sets it");
+            let min = pool_size(&self.config);
+            Pool::start(
+                Arc::clone(&self.inner),
+                backlog.is_some(),
+                queue,
+                handler,
+                Arc::clone(&self.config),
+                min,
+            )
+        });
+        let pool = match started {
+            Ok(pool) => pool,
             Err(e) => {
                 self.inner.shutdown();
                 self.stop_accepting(backlog);
@@ -589,9 +601,7 @@ impl Server {
         self.inner.wait_shutdown_requested();
         self.stop_accepting(backlog);
         if self.inner.wait_stopped() {
-            for w in workers {
-                let _ = w.join();
-            }
+            pool.join();
             log::info!("stopped");
         }
         // Otherwise the stragglers' sockets are shut down; their workers
@@ -657,6 +667,15 @@ impl Server {
                 // Closed before it started: drop the listener, accept nothing.
                 return Some(tx);
             }
+            // Workers blocked in accept wake after IDLE_EXIT without a
+            // connection (Linux honours SO_RCVTIMEO in accept), so that a
+            // thread beyond the configured number can leave.
+            if let Listener::Tcp(l) = &bound.listener
+                && let Err(e) =
+                    socket2::SockRef::from(l).set_read_timeout(Some(crate::pool::IDLE_EXIT))
+            {
+                log::debug!("setting the accept timeout: {e}");
+            }
             st.listener = Some(Arc::new(bound));
             st.accepting = true;
             // The workers are woken by `stop_accepting`, not by `shutdown`.
@@ -695,32 +714,6 @@ impl Server {
         }
         drop(st);
         close_listener(bound, &self.inner, &tx);
-    }
-
-    fn start_workers<H>(
-        &mut self,
-        handler: H,
-        accept: bool,
-    ) -> io::Result<Vec<thread::JoinHandle<()>>>
-    where
-        H: Fn(&mut Request) -> io::Result<()> + Send + Sync + 'static,
-    {
-        self.receiver()?;
-        let rx = Arc::new(Mutex::new(self.rx.take().expect("receiver() sets it")));
-        let handler = Arc::new(handler);
-        let mut workers = Vec::new();
-        for i in 0..pool_size(&self.config) {
-            let inner = accept.then(|| Arc::clone(&self.inner));
-            let rx = Arc::clone(&rx);
-            let handler = Arc::clone(&handler);
-            let config = Arc::clone(&self.config);
-            workers.push(
-                thread::Builder::new()
-                    .name(format!("scgi-worker-{i}"))
-                    .spawn(move || worker(inner.as_ref(), &rx, &*handler, &config))?,
-            );
-        }
-        Ok(workers)
     }
 
     /// Stops accepting, closes the connections accepted but not yet taken
@@ -829,7 +822,7 @@ fn hand_over(mut slot: Slot, stream: Stream, peer: Addr, tx: &Sender<Conn>) {
 }
 
 /// In `run`: accepts one connection on the listener a worker took.
-fn accept_one(
+pub(crate) fn accept_one(
     inner: &Inner,
     mut slot: Slot,
     bound: Arc<Bound>,
@@ -859,37 +852,6 @@ fn accept_one(
     }
 }
 
-/// A worker of `run`: accepts on the listener (with `inner`) until
-/// shutdown, then serves the queue (the listen backlog, or the acceptor
-/// thread's connections) until it closes.
-fn worker<H>(
-    inner: Option<&Arc<Inner>>,
-    rx: &Mutex<Receiver<Conn>>,
-    handler: &H,
-    config: &Arc<Config>,
-) where
-    H: Fn(&mut Request) -> io::Result<()>,
-{
-    let mut backoff = Duration::ZERO;
-    loop {
-        let taken = inner.and_then(|inner| inner.acquire_listener().map(|t| (inner, t)));
-        let conn = match taken {
-            Some((inner, (slot, bound))) => {
-                let Some(conn) = accept_one(inner, slot, bound, &mut backoff) else {
-                    continue;
-                };
-                conn
-            }
-            None => {
-                let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok(conn) = next else { return };
-                conn
-            }
-        };
-        serve(conn, handler, config);
-    }
-}
-
 /// The pool's size: [`Config::workers`], or when 0, 4 × the available
 /// parallelism (at least 4).
 fn pool_size(config: &Config) -> usize {
@@ -903,7 +865,7 @@ fn pool_size(config: &Config) -> usize {
 }
 
 /// Reads a connection's head, runs the handler, and finishes the request.
-fn serve<H>(conn: Conn, handler: &H, config: &Arc<Config>)
+pub(crate) fn serve<H>(conn: Conn, handler: &H, config: &Arc<Config>)
 where
     H: Fn(&mut Request) -> io::Result<()>,
 {

@@ -282,6 +282,7 @@ macro_rules! __every_scenario {
                 too_many_headers_431,
                 body_too_large_413,
                 slow_head_cut_off,
+                idle_clients_do_not_stall_others,
                 panic_500,
                 handler_error_500,
                 handler_writes_nothing,
@@ -432,6 +433,20 @@ impl Client {
         Ok(thread::spawn(move || {
             let _ = writer.write_all(&bytes);
         }))
+    }
+
+    /// Whether the server still holds the connection open: no end of input
+    /// and no error within 50 ms (bytes that arrive meanwhile are consumed;
+    /// the read timeout is set back to [`CLIENT_TIMEOUT`] afterwards).
+    pub fn is_open(&mut self) -> io::Result<bool> {
+        self.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let mut byte = [0u8; 1];
+        let open = match self.read(&mut byte) {
+            Ok(n) => n > 0,
+            Err(e) => matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+        };
+        self.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        Ok(open)
     }
 
     /// Reads until the server closes.

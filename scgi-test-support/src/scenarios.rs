@@ -406,6 +406,37 @@ pub fn slow_head_cut_off(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// Clients that hold connections without finishing their request (idle
+/// ones that sent nothing, and ones stalled inside the body while the
+/// handler waits for it), many more than the server has workers, do not
+/// keep a fresh request from being served at once (issue 14: scgi-blocking
+/// served it only when their head timeout cut the idle ones). The head and
+/// body timeouts are twice the client's own, so a server that waited for
+/// them fails the exchange; and none of the held connections is cut
+/// meanwhile.
+pub fn idle_clients_do_not_stall_others(h: &Harness<'_>) {
+    let config = test_config()
+        .with_head_timeout(CLIENT_TIMEOUT * 2)
+        .with_body_timeout(CLIENT_TIMEOUT * 2)
+        .with_workers(2);
+    let server = h.start(config);
+    let mut held: Vec<Client> = (0..6)
+        .map(|_| server.target.connect().expect("connect"))
+        .collect();
+    for _ in 0..6 {
+        let mut c = server.target.connect().expect("connect");
+        c.write_all(&request_head("/echo", 1000)).expect("head");
+        c.write_all(&[1u8; 10]).expect("part of the body");
+        held.push(c);
+    }
+    for _ in 0..3 {
+        assert_serves(&server.target);
+    }
+    for (i, c) in held.iter_mut().enumerate() {
+        assert!(c.is_open().expect("probe"), "held connection {i} was cut");
+    }
+}
+
 /// A handler that panics before writing costs its request a 500, nothing
 /// more: repeated more times than there are workers, then the server
 /// still serves.
