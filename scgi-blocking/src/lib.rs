@@ -70,7 +70,11 @@
 //!
 //! - **Concurrency**: [`workers`](Config::workers) threads, which accept
 //!   connections themselves on TCP (on a Unix socket, and for
-//!   [`next`](Server::next), an acceptor thread queues them); at most
+//!   [`next`](Server::next), an acceptor thread queues them), and one more
+//!   whenever all of them are busy, up to one per connection: a client
+//!   that holds its connection without finishing its request (idle, or
+//!   trickling its body) never keeps another waiting. Threads beyond
+//!   `workers` leave after 5 s without work. At most
 //!   [`max_connections`](Config::max_connections) open connections (the
 //!   rest wait in the kernel's backlog).
 //! - **Timeouts**: the whole head within

@@ -159,11 +159,12 @@ pub struct Config {
     /// it the remaining connections are closed without a word (their
     /// handlers see I/O errors, or their futures are dropped).
     pub shutdown_timeout: Duration,
-    /// Worker threads, for runtimes that serve on a pool of threads
-    /// (`scgi-blocking`): how many requests run at once. 0, the default,
-    /// means 4 × the available parallelism, at least 4. The async runtimes
-    /// run one task per connection, bounded by
-    /// [`max_connections`](Config::max_connections), and ignore it.
+    /// Worker threads kept ready, for runtimes that serve on a pool of
+    /// threads (`scgi-blocking`, which starts more while all are busy, up
+    /// to one per connection). 0, the default, means 4 × the available
+    /// parallelism, at least 4. The async runtimes run one task per
+    /// connection, bounded by [`max_connections`](Config::max_connections),
+    /// and ignore it.
     pub workers: usize,
     /// Protocol limits and policies, checked by the decoder.
     pub proto: crate::Config,
