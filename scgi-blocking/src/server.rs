@@ -19,7 +19,7 @@ use crate::net::{Addr, Listener, Poke, Stream, TcpOptions};
 use crate::net::{SocketFile, UnixOptions};
 use crate::pool::Pool;
 use crate::request::{self, Request};
-use scgi_proto::server::{Config, Outcome};
+use scgi_proto::server::{Config, Outcome, deadline_after};
 
 /// State shared by the server, its acceptor, its connections and its
 /// [`ShutdownHandle`]s.
@@ -46,7 +46,8 @@ struct State {
     /// In `run`: workers holding the listener to accept on it.
     in_accept: usize,
     shutdown_timeout: Duration,
-    /// When closing gives up waiting; set by the first shutdown request.
+    /// When closing gives up waiting (`None` once stopping: never); set by
+    /// the first shutdown request.
     deadline: Option<Instant>,
     /// Where to connect to wake an acceptor blocked in `accept`.
     wake: Option<Addr>,
@@ -140,7 +141,7 @@ impl Inner {
             if self.stop.swap(true, Ordering::SeqCst) {
                 return;
             }
-            st.deadline = Some(Instant::now() + st.shutdown_timeout);
+            st.deadline = deadline_after(Instant::now(), st.shutdown_timeout);
             self.changed.notify_all();
             st.accepting.then(|| st.wake.clone()).flatten()
         };
@@ -171,13 +172,24 @@ impl Inner {
     /// everything finished in time.
     pub(crate) fn wait_stopped(&self) -> bool {
         let mut st = self.lock();
-        let deadline = st
-            .deadline
-            .unwrap_or_else(|| Instant::now() + st.shutdown_timeout);
+        let deadline = if self.stopping() {
+            st.deadline
+        } else {
+            deadline_after(Instant::now(), st.shutdown_timeout)
+        };
         loop {
             if !st.accepting && st.open == 0 {
                 return !st.forced;
             }
+            let Some(deadline) = deadline else {
+                // No deadline (a shutdown timeout the clock cannot hold):
+                // wait for as long as it takes.
+                st = self
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 st.forced = true;
@@ -516,7 +528,8 @@ impl Server {
     /// call by up to that long; [`run`](Server::run) reads heads on its
     /// worker threads instead.
     pub fn next(&mut self, timeout: Option<Duration>) -> io::Result<Option<Request>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout the clock cannot hold waits forever, as `None` does.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let config = Arc::clone(&self.config);
         let rx = self.receiver()?;
         loop {
@@ -695,8 +708,8 @@ impl Server {
         let Some(bound) = st.listener.take() else {
             return;
         };
-        let deadline = st.deadline.unwrap_or_else(Instant::now);
-        while st.in_accept > 0 && Instant::now() < deadline {
+        let deadline = st.deadline;
+        while st.in_accept > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             let blocked = st.in_accept;
             drop(st);
             // Each connection wakes one worker: no other thread accepts now.

@@ -87,10 +87,17 @@ impl Timestamp for std::time::Instant {
 /// zero timeout, and "expire before the first read" serves no one).
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// `now + timeout`, or `None` (never) when the clock cannot hold it.
-fn after<I: Timestamp>(now: I, timeout: Duration) -> Option<I> {
+/// The deadline `timeout` after `now`, as every timeout of a [`Config`] is
+/// read: a zero timeout is [`MIN_TIMEOUT`], and one the clock cannot hold
+/// ([`Duration::MAX`]) is `None`, never. The drivers take their server-wide
+/// deadlines (the shutdown's) with it too, so that no setting can overflow
+/// a clock.
+#[must_use]
+pub fn deadline_after<I: Timestamp>(now: I, timeout: Duration) -> Option<I> {
     now.checked_add(timeout.max(MIN_TIMEOUT))
 }
+
+use deadline_after as after;
 
 /// While the head is incomplete, each read asks for room for at least this
 /// many bytes: a typical head (nginx and Apache send 0.4-1 KiB) arrives in

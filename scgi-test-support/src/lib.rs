@@ -443,7 +443,10 @@ impl Client {
         let mut byte = [0u8; 1];
         let open = match self.read(&mut byte) {
             Ok(n) => n > 0,
-            Err(e) => matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
         };
         self.set_read_timeout(Some(CLIENT_TIMEOUT))?;
         Ok(open)
