@@ -257,7 +257,11 @@ fn write_case(case: &WriteCase) {
                 if name.eq_ignore_ascii_case("status") {
                     why.push(EncodeError::ReservedName { index });
                 }
-                if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+                // RFC 9110 field-value bytes only, as http::HeaderValue.
+                if !value
+                    .iter()
+                    .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+                {
                     why.push(EncodeError::InvalidValue { index });
                 }
                 (!why.is_empty()).then_some((Stage::Header(index), why))

@@ -68,16 +68,21 @@ pub(crate) fn valid_response_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|&b| is_tchar(b))
 }
 
-/// A response header value may not hold CR or LF (response splitting) or
-/// NUL (which web servers truncate at).
+/// A field value as RFC 9110 (5.5) and `http::HeaderValue` allow it: HTAB,
+/// SP, visible ASCII and obs-text (`0x80..=0xFF`); no other control byte.
+/// CR or LF would split the response, NUL is where web servers truncate,
+/// and the rest (VT, DEL, ...) no HTTP peer accepts.
+const fn field_byte(b: u8) -> bool {
+    b == b'\t' || (b >= b' ' && b != 0x7f)
+}
+
+/// A response header value: [`field_byte`]s only.
 pub(crate) fn valid_response_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+    value.iter().all(|&b| field_byte(b))
 }
 
 fn valid_reason(reason: &[u8]) -> bool {
-    reason
-        .iter()
-        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+    reason.iter().all(|&b| field_byte(b))
 }
 
 const fn valid_status(code: u16) -> bool {
@@ -89,7 +94,8 @@ const fn valid_status(code: u16) -> bool {
 /// call, then the blank line at [`finish`](HeadWriter::finish). No
 /// allocation; works without `std`.
 ///
-/// Refuses what would let a value escape its line (CR, LF, NUL), names that
+/// Refuses what would let a value escape its line (CR, LF, NUL) and any
+/// other control byte but HTAB (as `http::HeaderValue` does), names that
 /// are not HTTP tokens, a `Status` header (the writer sends the one status),
 /// and statuses web servers mishandle from a backend (1xx other than 101).
 /// When the buffer is too small, writing goes on counting and

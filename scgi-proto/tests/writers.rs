@@ -98,6 +98,27 @@ fn refuses_response_splitting() {
     );
 }
 
+/// Values take exactly the bytes RFC 9110's field-value and
+/// `http::HeaderValue` take: HTAB, SP, visible ASCII, obs-text; every other
+/// control byte (VT, DEL, ...) is refused, as CR, LF and NUL are.
+#[test]
+fn values_refuse_every_control_byte_but_tab() {
+    for b in 0..=255u8 {
+        let value = [b'a', b, b'z'];
+        let mut buf = [0u8; 64];
+        let mut w = HeadWriter::new(&mut buf, 200).unwrap();
+        let accepted = w.header("X-Test", value).is_ok();
+        let expected = b == b'\t' || (b >= b' ' && b != 0x7f);
+        assert_eq!(accepted, expected, "byte {b:#04x}");
+        #[cfg(feature = "http")]
+        assert_eq!(
+            accepted,
+            http::HeaderValue::from_bytes(&value).is_ok(),
+            "byte {b:#04x} against http::HeaderValue"
+        );
+    }
+}
+
 #[test]
 fn refused_head_writes_nothing() {
     let mut out = Vec::new();
