@@ -54,6 +54,17 @@ async fn app(req: http::Request<RequestBody>) -> Result<http::Response<String>, 
             .body(String::new())
             .expect("valid"),
         "/fail" => return Err(std::io::Error::other("the service fails")),
+        // Two different lengths: which one frames the body?
+        "/cl-conflict" => http::Response::builder()
+            .header("content-length", "11")
+            .header("content-length", "5")
+            .body("hello world".to_owned())
+            .expect("valid"),
+        // Declared longer than the body is: the response fails.
+        "/cl-short" => http::Response::builder()
+            .header("content-length", "100")
+            .body("hello world".to_owned())
+            .expect("valid"),
         _ => http::Response::new("hello".to_owned()),
     };
     Ok(response)
@@ -97,6 +108,82 @@ fn tower_services_serve_on_smol() {
     assert!(
         got.starts_with("Status: 500 Internal Server Error\r\n"),
         "{got}"
+    );
+
+    // Content-Length is the library's: a conflict with itself or with the
+    // body's size is a 500 before anything is sent.
+    for uri in ["/cl-conflict", "/cl-short"] {
+        let got = exchange(addr, &wire("GET", uri, b""));
+        assert!(
+            got.starts_with("Status: 500 Internal Server Error\r\n"),
+            "{uri}: {got}"
+        );
+    }
+
+    assert!(smol::block_on(handle.close()));
+    serving.join().expect("server thread").expect("serve");
+}
+
+/// A streamed body (size unknown up front) longer than its
+/// `Content-Length` is cut to it; one that ends short after part of it
+/// was sent resets the connection, so the client sees a failed response,
+/// not a short one.
+#[test]
+fn streamed_bodies_keep_to_their_content_length() {
+    use bytes::Bytes;
+    use http_body_util::StreamBody;
+
+    type Frames = StreamBody<
+        futures_lite::stream::Iter<
+            std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>,
+        >,
+    >;
+    async fn streamed(
+        req: http::Request<RequestBody>,
+    ) -> Result<http::Response<Frames>, std::io::Error> {
+        let (declared, pieces): (&str, Vec<Bytes>) = match req.uri().path() {
+            "/long" => ("3", vec![Bytes::from("hello"), Bytes::from(" world")]),
+            // Over the response buffer, so part of it reaches the socket
+            // before the body ends short.
+            _ => ("200000", vec![Bytes::from(vec![b'x'; 100_000])]),
+        };
+        let frames: Vec<_> = pieces
+            .into_iter()
+            .map(|b| Ok(http_body::Frame::data(b)))
+            .collect();
+        Ok(http::Response::builder()
+            .header("content-length", declared)
+            .body(StreamBody::new(futures_lite::stream::iter(frames)))
+            .expect("valid"))
+    }
+
+    let server = Server::bind("127.0.0.1:0")
+        .expect("bind")
+        .with_spawner(Smol);
+    let Addr::Tcp(addr) = *server.local_addr() else {
+        unreachable!()
+    };
+    let handle = server.shutdown_handle();
+    let serving = thread::spawn(move || smol::block_on(server.serve(service_fn(streamed))));
+
+    let got = exchange(addr, &wire("GET", "/long", b""));
+    assert!(got.starts_with("Status: 200 OK\r\n"), "{got}");
+    assert!(got.ends_with("\r\n\r\nhel"), "{got}");
+
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+    c.write_all(&wire("GET", "/short", b"")).expect("write");
+    let mut out = Vec::new();
+    let read = c.read_to_end(&mut out);
+    assert!(
+        read.is_err() || out.len() < 200_000,
+        "a short body passed as whole: {read:?}, {} bytes",
+        out.len()
+    );
+    assert_eq!(
+        read.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "the connection was not reset"
     );
 
     assert!(smol::block_on(handle.close()));

@@ -163,11 +163,13 @@ impl Server {
     /// - a handler error or panic is answered `500` (`400`/`408` when the
     ///   body could not be read);
     /// - the response is framed by
-    ///   [`frame_response`](scgi_proto::http::frame_response): a
-    ///   `Content-Length` for a body of known length, none on 1xx/204, no
-    ///   body for `HEAD` requests; hop-by-hop headers are dropped. A
-    ///   streamed body that fails after the head was sent resets the
-    ///   connection.
+    ///   [`frame_response`](scgi_proto::http::frame_response): an invalid
+    ///   or conflicting `Content-Length` is a `500`, a reader longer than
+    ///   its `Content-Length` is cut to it and one that ends short fails
+    ///   the response; a `Content-Length` for a body of known length, none
+    ///   on 1xx/204, no body for `HEAD` requests; hop-by-hop headers are
+    ///   dropped. A streamed body that fails after part of it was sent
+    ///   resets the connection.
     ///
     /// ```no_run
     /// use scgi_blocking::{ResponseBody, Server};
@@ -218,15 +220,14 @@ where
     let is_head = parts.method == http::Method::HEAD;
     let request = http::Request::from_parts(parts, RequestBody { req: &mut *req });
     let (mut parts, body) = handler(request).map_err(io::Error::other)?.into_parts();
-    scgi_proto::http::frame_response(&mut parts, body.len(), is_head);
+    let to_send = scgi_proto::http::frame_response(&mut parts, body.len(), is_head)?;
     req.write_all(&scgi_proto::http::response_head_to_vec(&parts)?)?;
-    if is_head {
-        return Ok(());
-    }
-    match body.0 {
-        Kind::Full(bytes) => req.write_all(&bytes),
-        Kind::Reader(reader, None) => io::copy(&mut { reader }, req).map(drop),
-        Kind::Reader(reader, Some(len)) => {
+    match (body.0, to_send) {
+        (_, Some(0)) => Ok(()),
+        // `frame_response` checked a known length against the head's.
+        (Kind::Full(bytes), _) => req.write_all(&bytes),
+        (Kind::Reader(reader, _), None) => io::copy(&mut { reader }, req).map(drop),
+        (Kind::Reader(reader, _), Some(len)) => {
             let copied = io::copy(&mut reader.take(len), req)?;
             if copied < len {
                 return Err(io::Error::new(

@@ -59,6 +59,19 @@ fn start() -> (SocketAddr, ShutdownHandle, thread::JoinHandle<()>) {
                         std::io::repeat(b'x').take(100_000),
                     )),
                     "/fail" => return Err("no".into()),
+                    // Two different lengths: which one frames the body?
+                    "/cl-conflict" => http::Response::builder()
+                        .header("content-length", "11")
+                        .header("content-length", "5")
+                        .body(ResponseBody::from("hello world"))?,
+                    // Longer than declared: cut to the declared length.
+                    "/cl-long" => http::Response::builder()
+                        .header("content-length", "3")
+                        .body(ResponseBody::reader(&b"hello world"[..]))?,
+                    // Shorter than declared: the response fails.
+                    "/cl-short" => http::Response::builder()
+                        .header("content-length", "100")
+                        .body(ResponseBody::reader(&b"hello world"[..]))?,
                     _ => http::Response::new("hello".into()),
                 };
                 Ok(response)
@@ -102,6 +115,26 @@ fn http_handlers_map_frame_and_fail_like_run() {
 
     // A handler error before anything was sent: 500.
     let got = exchange(addr, &wire("GET", "/fail", b""));
+    assert!(
+        got.starts_with("Status: 500 Internal Server Error\r\n"),
+        "{got}"
+    );
+
+    // Content-Length is the library's: conflicting values are a 500, a
+    // longer body is cut to it, a shorter one fails the response (before
+    // anything reached the socket here: a 500).
+    let got = exchange(addr, &wire("GET", "/cl-conflict", b""));
+    assert!(
+        got.starts_with("Status: 500 Internal Server Error\r\n"),
+        "{got}"
+    );
+    let got = exchange(addr, &wire("GET", "/cl-long", b""));
+    assert!(got.starts_with("Status: 200 OK\r\n"), "{got}");
+    assert!(
+        got.contains("content-length: 3\r\n") && got.ends_with("\r\n\r\nhel"),
+        "{got}"
+    );
+    let got = exchange(addr, &wire("GET", "/cl-short", b""));
     assert!(
         got.starts_with("Status: 500 Internal Server Error\r\n"),
         "{got}"

@@ -206,8 +206,9 @@ pub enum EncodeError {
         /// Zero-based position of the header in the caller's list.
         index: usize,
     },
-    /// A header value containing a byte that would break framing: CR, LF or
-    /// NUL in a response (response splitting), NUL in a request.
+    /// A header value containing a byte that would break framing or that
+    /// no HTTP peer accepts: in a response, CR, LF, NUL or another control
+    /// byte but HTAB; in a request, NUL.
     InvalidValue {
         /// Zero-based position of the header in the caller's list.
         index: usize,
@@ -223,6 +224,10 @@ pub enum EncodeError {
         /// Zero-based position of the second occurrence in the caller's list.
         index: usize,
     },
+    /// A response's `Content-Length` is not one decimal number (two
+    /// different values, or not digits), or contradicts the known size of
+    /// its body (see `http::frame_response`).
+    InvalidContentLength,
 }
 
 impl fmt::Display for EncodeError {
@@ -239,7 +244,7 @@ impl fmt::Display for EncodeError {
             EncodeError::InvalidName { index } => write!(f, "header #{index} has an invalid name"),
             EncodeError::InvalidValue { index } => write!(
                 f,
-                "header #{index} has a value with a forbidden byte (CR, LF or NUL)"
+                "header #{index} has a value with a forbidden byte (CR, LF, NUL or another control byte)"
             ),
             EncodeError::ReservedName { index } => write!(
                 f,
@@ -248,6 +253,9 @@ impl fmt::Display for EncodeError {
             EncodeError::DuplicateName { index } => {
                 write!(f, "header #{index} repeats an earlier name")
             }
+            EncodeError::InvalidContentLength => f.write_str(
+                "the response's Content-Length is not one decimal number, or contradicts its body",
+            ),
         }
     }
 }

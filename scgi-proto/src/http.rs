@@ -439,61 +439,111 @@ pub fn encode_response_head(parts: &response::Parts, buf: &mut [u8]) -> Result<u
 }
 
 /// Frames a response head whose body has `exact` bytes if known (framing
-/// is the library's job, not the service's, as in hyper):
+/// is the library's job, not the service's, as in hyper), and returns how
+/// many body bytes to send: `Some(n)`, exactly `n` (send no more, and fail
+/// the response if the body ends short), or `None`, the body until its end
+/// (the web server then frames it).
 ///
-/// - without a `Content-Length` or `Transfer-Encoding`, and with a body of
-///   exact known size (axum's `Json`, a `String`), one is added, except for
-///   `HEAD` requests (`is_head`; the body is not sent, and its length may
-///   not be the `GET`'s) and 1xx, 204 and 304 responses;
-/// - a `Content-Length` on a 1xx or 204 response is removed (RFC 9110
+/// - A `Content-Length` must be one decimal number (repeated identical
+///   values count as one): two different values, or anything else, is
+///   [`EncodeError::InvalidContentLength`], as is one that contradicts a
+///   body of exact known size. Answer such a response with a 500.
+/// - Without a `Content-Length` or `Transfer-Encoding`, a body of exact
+///   known size (axum's `Json`, a `String`) gets one, except for `HEAD`
+///   requests (`is_head`; the length may not be the `GET`'s) and 1xx, 204
+///   and 304 responses.
+/// - A `Content-Length` on a 1xx or 204 response is removed (RFC 9110
 ///   §8.6 forbids it; axum adds `Content-Length: 0`, and nginx would pass
-///   it on to the client);
-/// - a `Content-Length: 0` on a 304 is removed (a 304 may state the
-///   selected representation's length, never one made up from its empty
-///   body); another value is kept.
+///   it on to the client), as is a `Content-Length: 0` on a 304 (a 304 may
+///   state the selected representation's length, never one made up from
+///   its empty body); another value on a 304 is kept.
+/// - The responses to `HEAD` and the 1xx, 204 and 304 responses send no
+///   body: `Some(0)`.
 ///
 /// ```
+/// use scgi_proto::http::frame_response;
 /// let (mut parts, ()) = http::Response::builder()
 ///     .status(204)
 ///     .header("content-length", "0")
 ///     .body(())?
 ///     .into_parts();
-/// scgi_proto::http::frame_response(&mut parts, Some(0), false);
+/// assert_eq!(frame_response(&mut parts, Some(0), false), Ok(Some(0)));
 /// assert!(parts.headers.get("content-length").is_none());
 ///
 /// let (mut parts, ()) = http::Response::new(()).into_parts();
-/// scgi_proto::http::frame_response(&mut parts, Some(5), false);
+/// assert_eq!(frame_response(&mut parts, Some(5), false), Ok(Some(5)));
 /// assert_eq!(parts.headers["content-length"], "5");
+///
+/// let (mut parts, ()) = http::Response::builder()
+///     .header("content-length", "11")
+///     .header("content-length", "5")
+///     .body(())?
+///     .into_parts();
+/// assert!(frame_response(&mut parts, None, false).is_err());
 /// # Ok::<(), http::Error>(())
 /// ```
-pub fn frame_response(parts: &mut response::Parts, exact: Option<u64>, is_head: bool) {
+pub fn frame_response(
+    parts: &mut response::Parts,
+    exact: Option<u64>,
+    is_head: bool,
+) -> Result<Option<u64>, EncodeError> {
+    let declared = declared_length(&parts.headers)?;
     let status = parts.status.as_u16();
     match status {
         100..=199 | 204 => {
             parts.headers.remove(header::CONTENT_LENGTH);
+            return Ok(Some(0));
         }
-        304 if parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v == "0") =>
-        {
-            parts.headers.remove(header::CONTENT_LENGTH);
-        }
-        // A 304 states the selected representation's length, if anything:
-        // never one made up from its empty body.
-        304 => {}
-        _ if !is_head
-            && !parts.headers.contains_key(header::CONTENT_LENGTH)
-            && !parts.headers.contains_key(header::TRANSFER_ENCODING) =>
-        {
-            if let Some(len) = exact {
-                parts
-                    .headers
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        304 => {
+            if declared == Some(0) {
+                parts.headers.remove(header::CONTENT_LENGTH);
             }
+            return Ok(Some(0));
         }
         _ => {}
     }
+    if let (Some(d), Some(e)) = (declared, exact)
+        && d != e
+    {
+        return Err(EncodeError::InvalidContentLength);
+    }
+    if let Some(d) = declared {
+        // One value, written once.
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(d));
+    }
+    let send = if is_head { Some(0) } else { declared.or(exact) };
+    if declared.is_none()
+        && !is_head
+        && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && let Some(len) = exact
+    {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Ok(send)
+}
+
+/// The one length the `Content-Length` headers state, if any.
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, EncodeError> {
+    let mut declared = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        let bytes = value.as_bytes();
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            return Err(EncodeError::InvalidContentLength);
+        }
+        let n = core::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(EncodeError::InvalidContentLength)?;
+        if declared.is_some_and(|d| d != n) {
+            return Err(EncodeError::InvalidContentLength);
+        }
+        declared = Some(n);
+    }
+    Ok(declared)
 }
 
 /// [`encode_response_head`] into a new buffer of the exact size.
@@ -974,7 +1024,7 @@ mod framing_tests {
     fn no_content_length_on_204_and_1xx() {
         for status in [204, 101] {
             let mut p = parts(status, Some("0"));
-            frame_response(&mut p, Some(0), false);
+            frame_response(&mut p, Some(0), false).expect("framed");
             assert_eq!(cl(&p), None, "{status}");
         }
     }
@@ -982,30 +1032,82 @@ mod framing_tests {
     #[test]
     fn a_zero_content_length_on_304_is_dropped_a_real_one_kept() {
         let mut p = parts(304, Some("0"));
-        frame_response(&mut p, Some(0), false);
+        frame_response(&mut p, Some(0), false).expect("framed");
         assert_eq!(cl(&p), None);
         let mut p = parts(304, Some("1234"));
-        frame_response(&mut p, Some(0), false);
+        frame_response(&mut p, Some(0), false).expect("framed");
         assert_eq!(cl(&p), Some("1234"));
         let mut p = parts(304, None);
-        frame_response(&mut p, Some(0), false);
+        frame_response(&mut p, Some(0), false).expect("framed");
         assert_eq!(cl(&p), None);
     }
 
     #[test]
     fn exact_bodies_get_a_content_length_except_for_head() {
         let mut p = parts(200, None);
-        frame_response(&mut p, Some(5), false);
+        frame_response(&mut p, Some(5), false).expect("framed");
         assert_eq!(cl(&p), Some("5"));
         let mut p = parts(200, None);
-        frame_response(&mut p, Some(5), true);
+        frame_response(&mut p, Some(5), true).expect("framed");
         assert_eq!(cl(&p), None);
         let mut p = parts(200, None);
-        frame_response(&mut p, None, false);
+        frame_response(&mut p, None, false).expect("framed");
         assert_eq!(cl(&p), None);
-        // The service's own value stands.
+        // The service's own value stands, and says how much to send.
         let mut p = parts(200, Some("7"));
-        frame_response(&mut p, Some(5), false);
+        assert_eq!(frame_response(&mut p, None, false), Ok(Some(7)));
         assert_eq!(cl(&p), Some("7"));
+    }
+
+    #[test]
+    fn broken_content_lengths_are_refused() {
+        // Contradicting the body's known size.
+        let mut p = parts(200, Some("7"));
+        assert_eq!(
+            frame_response(&mut p, Some(5), false),
+            Err(EncodeError::InvalidContentLength)
+        );
+        for bad in ["abc", "", "-1", "1 2", "99999999999999999999999"] {
+            let mut p = parts(200, Some(bad));
+            assert_eq!(
+                frame_response(&mut p, None, false),
+                Err(EncodeError::InvalidContentLength),
+                "{bad:?}"
+            );
+        }
+        // Two different values (11 and 5): which one frames the body?
+        let (mut p, ()) = ::http::Response::builder()
+            .header("content-length", "11")
+            .header("content-length", "5")
+            .body(())
+            .expect("valid")
+            .into_parts();
+        assert_eq!(
+            frame_response(&mut p, None, false),
+            Err(EncodeError::InvalidContentLength)
+        );
+        // The same value twice is one value, written once.
+        let (mut p, ()) = ::http::Response::builder()
+            .header("content-length", "5")
+            .header("content-length", "5")
+            .body(())
+            .expect("valid")
+            .into_parts();
+        assert_eq!(frame_response(&mut p, Some(5), false), Ok(Some(5)));
+        assert_eq!(p.headers.get_all("content-length").iter().count(), 1);
+    }
+
+    #[test]
+    fn bodiless_responses_send_nothing() {
+        for (status, head) in [(200, true), (204, false), (304, false), (101, false)] {
+            let mut p = parts(status, None);
+            assert_eq!(
+                frame_response(&mut p, Some(9), head),
+                Ok(Some(0)),
+                "{status}"
+            );
+        }
+        let mut p = parts(200, None);
+        assert_eq!(frame_response(&mut p, None, false), Ok(None));
     }
 }

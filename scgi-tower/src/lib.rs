@@ -30,15 +30,16 @@
 //! - the response head is written by
 //!   [`response_head_to_vec`](scgi_proto::http::response_head_to_vec)'s
 //!   rules (hop-by-hop headers dropped; a status or header the writer
-//!   refuses is a `500`). Framing is the library's: without a
-//!   `Content-Length` and with a body of exact known size (axum's `Json`,
-//!   a `String`), one is added, except for `HEAD` requests and 1xx, 204 and
-//!   304 responses; a `Content-Length` on a 1xx or 204 response, and a
-//!   `Content-Length: 0` on a 304 (axum adds both), is removed (RFC 9110
-//!   §8.6 forbids the first, and the second misstates the selected
-//!   representation; nginx would forward both to the client); the
-//!   response to a `HEAD` request is its head alone (the service's body is
-//!   dropped unpolled);
+//!   refuses is a `500`). Framing is the library's, by
+//!   [`frame_response`](scgi_proto::http::frame_response)'s rules: an
+//!   invalid or conflicting `Content-Length` (two values, not a number,
+//!   not the body's known size) is a `500`; a body longer than its
+//!   `Content-Length` is cut to it, one that ends short fails the response
+//!   (a reset once part of it was sent); a body of exact known size gets a
+//!   `Content-Length`; none on 1xx and 204, nor a zero one on 304 (axum
+//!   adds both; nginx would pass them on); the responses to `HEAD` and the
+//!   1xx, 204 and 304 responses are their head alone (the service's body
+//!   is dropped unpolled);
 //! - the response body is streamed: each data frame is written before the
 //!   next is polled (backpressure from the socket), and what is buffered is
 //!   flushed whenever the body has no frame ready, so a slow stream reaches
@@ -298,25 +299,39 @@ async fn respond<R: Exchange, S: HttpService<R>>(
         .await
         .map_err(|e| io::Error::other(e.into()))?;
     let (mut parts, body) = response.into_parts();
-    scgi_proto::http::frame_response(&mut parts, body.size_hint().exact(), is_head);
+    let to_send = scgi_proto::http::frame_response(&mut parts, body.size_hint().exact(), is_head)?;
     let head = scgi_proto::http::response_head_to_vec(&parts)?;
     write_all(shared, &head).await?;
-    if is_head {
-        // A HEAD response has no body, whatever the service made.
+    if to_send == Some(0) {
+        // No body on the wire (HEAD, 1xx, 204, 304), whatever the service
+        // made: it is dropped unpolled.
         return Ok(());
     }
 
     let mut body = pin!(body);
     let mut data: Option<S::Data> = None;
+    // Body bytes still to send when the head declared a length: no more
+    // are sent, and a body that ends short fails the response.
+    let mut left = to_send;
     poll_fn(|cx| {
         loop {
             if let Some(buf) = data.as_mut() {
-                if buf.has_remaining() {
-                    let n = ready!(with_request(shared, |req| req.poll_write(cx, buf.chunk())))?;
+                let room = left.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+                let chunk = buf.chunk();
+                let chunk = &chunk[..chunk.len().min(room)];
+                if !chunk.is_empty() {
+                    let n = ready!(with_request(shared, |req| req.poll_write(cx, chunk)))?;
                     buf.advance(n);
+                    if let Some(l) = left.as_mut() {
+                        *l -= n as u64;
+                    }
                     continue;
                 }
                 data = None;
+                if left == Some(0) {
+                    // The declared length is out: the rest is not sent.
+                    return Poll::Ready(Ok(()));
+                }
             }
             match body.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -326,7 +341,12 @@ async fn respond<R: Exchange, S: HttpService<R>>(
                     }
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e.into()))),
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(None) => {
+                    return Poll::Ready(match left {
+                        Some(l) if l > 0 => Err(short_body(l)),
+                        _ => Ok(()),
+                    });
+                }
                 Poll::Pending => {
                     // Nothing to send for now: what is buffered goes out.
                     ready!(with_request(shared, |req| req.poll_flush(cx)))?;
@@ -336,6 +356,13 @@ async fn respond<R: Exchange, S: HttpService<R>>(
         }
     })
     .await
+}
+
+fn short_body(missing: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the response body ended {missing} bytes short of its Content-Length"),
+    )
 }
 
 /// Runs `f` on the request, locked for this one poll.
