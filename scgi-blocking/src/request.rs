@@ -152,9 +152,11 @@ fn settle(
 ) -> io::Result<()> {
     let result = match ending.reply {
         Reply::Nothing => Ok(()),
-        Reply::Buffered => flush_out(stream, out),
-        Reply::NoContent => (&*stream).write_all(NO_CONTENT),
-        Reply::Answer(answer) => (&*stream).write_all(&answer.to_vec()),
+        Reply::Buffered => flush_out(stream, out, lc),
+        Reply::NoContent => send_all(stream, NO_CONTENT, lc.write_deadline(Instant::now())),
+        Reply::Answer(answer) => {
+            send_all(stream, &answer.to_vec(), lc.write_deadline(Instant::now()))
+        }
     };
     if let Err(e) = &result {
         log::debug!("{peer}: sending the response: {e}");
@@ -365,13 +367,41 @@ fn upgraded_error() -> io::Error {
     )
 }
 
-fn flush_out(stream: &Stream, out: &mut Vec<u8>) -> io::Result<()> {
+fn flush_out(stream: &Stream, out: &mut Vec<u8>, lc: &Connection<Instant>) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    let result = (&*stream).write_all(out);
+    let result = send_all(stream, out, lc.write_deadline(Instant::now()));
     out.clear();
     result
+}
+
+/// Writes all of `data` by `deadline` (`None`: no deadline): the socket's
+/// `SO_SNDTIMEO` bounds each system call, and a call that moved a few
+/// bytes before it waited returns them as progress, so without the check
+/// one write to a stalled peer would last a multiple of the timeout
+/// (issue 14: a 10 s timeout cut a stalled echo at 20.4 s).
+fn send_all(stream: &Stream, mut data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+    while !data.is_empty() {
+        match (&*stream).write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(write_timed_out()),
+            Err(e) => return Err(e),
+        }
+        if !data.is_empty() && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(write_timed_out());
+        }
+    }
+    Ok(())
+}
+
+fn write_timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the peer took no response data within the write timeout",
+    )
 }
 
 impl Read for Request {
@@ -427,7 +457,7 @@ impl Write for Request {
         self.conn.wrote();
         if self.out.len() + data.len() > OUT_CAP && !self.out.is_empty() {
             self.conn.sent();
-            flush_out(stream, &mut self.out)?;
+            flush_out(stream, &mut self.out, &self.conn)?;
         }
         if data.len() >= OUT_CAP {
             self.conn.sent();
@@ -437,12 +467,37 @@ impl Write for Request {
         Ok(data.len())
     }
 
+    /// One write deadline for the whole of `data` (see
+    /// [`write_timeout`](Config::write_timeout)), where the default
+    /// `write_all` would wait up to the socket timeout once per system
+    /// call.
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let stream = self.stream.as_ref().ok_or_else(upgraded_error)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.conn.wrote();
+        if self.out.len() + data.len() <= OUT_CAP {
+            self.out.extend_from_slice(data);
+            return Ok(());
+        }
+        self.conn.sent();
+        let deadline = self.conn.write_deadline(Instant::now());
+        send_all(stream, &self.out, deadline)?;
+        self.out.clear();
+        if data.len() < OUT_CAP {
+            self.out.extend_from_slice(data);
+            return Ok(());
+        }
+        send_all(stream, data, deadline)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         let stream = self.stream.as_ref().ok_or_else(upgraded_error)?;
         if !self.out.is_empty() {
             self.conn.sent();
         }
-        flush_out(stream, &mut self.out)
+        flush_out(stream, &mut self.out, &self.conn)
     }
 }
 

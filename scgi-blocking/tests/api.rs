@@ -600,3 +600,50 @@ fn chunks_give_the_whole_body() {
     );
     assert!(server.close());
 }
+
+/// A handler writing to a peer that stops reading is cut at the write
+/// timeout, not at a multiple of it: a system call that moved a few bytes
+/// before it waited used to restart the wait (a 500 ms timeout cut the
+/// write after 1.02 s). The write that fails must fail within 1.6 × the
+/// timeout of its start (a timeout's meaning, not a speed).
+#[test]
+fn a_stalled_reader_is_cut_at_the_write_timeout() {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    let server = Server::bind("127.0.0.1:0")
+        .expect("bind")
+        .with_config(Config::default().with_write_timeout(TIMEOUT));
+    let addr = tcp_addr(&server);
+    let handle = server.shutdown_handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = thread::spawn(move || {
+        let tx = std::sync::Mutex::new(tx);
+        server
+            .run(move |req| {
+                req.write_status_ok_text_content("application/octet-stream")?;
+                // Not a multiple of the socket buffers: the write that
+                // stalls first moves a few bytes, then waits.
+                let piece = vec![b'x'; 50_000];
+                for _ in 0..400 {
+                    let start = std::time::Instant::now();
+                    if let Err(e) = req.write_all(&piece) {
+                        let _ = tx.lock().expect("lock").send(start.elapsed());
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            })
+            .expect("run");
+    });
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.write_all(&request("GET", "/", b"")).expect("request");
+    let waited = rx
+        .recv_timeout(CLIENT_TIMEOUT)
+        .expect("the write was never cut");
+    assert!(
+        waited < TIMEOUT * 8 / 5,
+        "a {TIMEOUT:?} write timeout cut the write after {waited:?}"
+    );
+    drop(c);
+    assert!(handle.close());
+    t.join().expect("server thread");
+}
