@@ -49,10 +49,6 @@ pub struct Request {
     /// The lifecycle: body bookkeeping, what the handler did, the ending.
     conn: Connection<Instant>,
     out: Vec<u8>,
-    /// Whether the socket's read timeout is the body timeout yet (set on
-    /// the first body read from the socket: most bodies come with the head,
-    /// or are empty).
-    body_timeout_set: bool,
     done: bool,
     slot: Option<Slot>,
 }
@@ -103,7 +99,6 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
                     head,
                     conn: lc,
                     out: Vec::new(),
-                    body_timeout_set: false,
                     done: false,
                     slot: Some(slot),
                 });
@@ -420,11 +415,11 @@ impl Read for Request {
             return Ok(n);
         }
         let stream = Arc::clone(self.stream()?);
-        if !self.body_timeout_set {
-            let now = Instant::now();
-            stream.set_read_timeout(until(self.conn.body_deadline(now), now))?;
-            self.body_timeout_set = true;
-        }
+        // Each read from the socket waits until the body deadline: the idle
+        // timeout, or earlier for a body behind its minimum rate. (Most
+        // bodies come with the head and never get here.)
+        let now = Instant::now();
+        stream.set_read_timeout(until(self.conn.body_deadline(now), now))?;
         let max = usize::try_from(remaining).map_or(dst.len(), |r| r.min(dst.len()));
         loop {
             match (&*stream).read(&mut dst[..max]) {

@@ -119,6 +119,7 @@ pub const HEAD_READ_MAX: usize = 16 * 1024;
 /// | --- | --- |
 /// | [`head_timeout`](Config::head_timeout) | 30 s |
 /// | [`body_timeout`](Config::body_timeout) | 60 s |
+/// | [`body_min_rate`](Config::body_min_rate) | 500 bytes/s |
 /// | [`write_timeout`](Config::write_timeout) | 60 s |
 /// | [`drain_timeout`](Config::drain_timeout) | 1 s |
 /// | [`drain_limit`](Config::drain_limit) | 4 MiB |
@@ -142,6 +143,14 @@ pub struct Config {
     /// The longest one read of the body may wait for data. The read then
     /// fails with a timeout, and a handler that gives up answers `408`.
     pub body_timeout: Duration,
+    /// The slowest average rate, in bytes per second, at which a body may
+    /// arrive once [`body_timeout`](Config::body_timeout) has passed since
+    /// the connection was accepted: each `body_min_rate` bytes received buy
+    /// one more second (Apache's `mod_reqtimeout` `MinRate`). A client
+    /// that trickles its body (a byte every few seconds, each read well
+    /// within `body_timeout`) is cut with a `408` when it falls behind. 0
+    /// turns the rate off (only `body_timeout` applies, per read).
+    pub body_min_rate: u32,
     /// The longest one write of the response may wait for the peer to
     /// accept data (a peer that stops reading). The write then fails with
     /// a timeout.
@@ -182,6 +191,7 @@ impl Config {
     pub const DEFAULT: Config = Config {
         head_timeout: Duration::from_secs(30),
         body_timeout: Duration::from_secs(60),
+        body_min_rate: 500,
         write_timeout: Duration::from_secs(60),
         drain_timeout: Duration::from_secs(1),
         drain_limit: 4 * 1024 * 1024,
@@ -226,6 +236,7 @@ macro_rules! setters {
 setters! {
     with_head_timeout: head_timeout: Duration;
     with_body_timeout: body_timeout: Duration;
+    with_body_min_rate: body_min_rate: u32;
     with_write_timeout: write_timeout: Duration;
     with_drain_timeout: drain_timeout: Duration;
     with_drain_limit: drain_limit: u64;
@@ -537,8 +548,12 @@ enum Phase {
 pub struct Connection<I> {
     decoder: Decoder,
     phase: Phase,
+    accepted: I,
     head_deadline: Option<I>,
     body_timeout: Duration,
+    body_min_rate: u32,
+    /// Body bytes passed through [`body`](Connection::body).
+    body_received: u64,
     write_timeout: Duration,
     drain_timeout: Duration,
     drain_limit: u64,
@@ -557,8 +572,11 @@ impl<I: Timestamp> Connection<I> {
         Connection {
             decoder: Decoder::with_config(config.proto),
             phase: Phase::Head { received: 0 },
+            accepted: now,
             head_deadline: after(now, config.head_timeout),
             body_timeout: config.body_timeout,
+            body_min_rate: config.body_min_rate,
+            body_received: 0,
             write_timeout: config.write_timeout,
             drain_timeout: config.drain_timeout,
             drain_limit: config.drain_limit,
@@ -633,7 +651,10 @@ impl<I: Timestamp> Connection<I> {
     /// `CONTENT_LENGTH`).
     pub fn body(&mut self, avail: &[u8]) -> usize {
         match self.decoder.decode(avail) {
-            Ok(Step::Body(n)) => n,
+            Ok(Step::Body(n)) => {
+                self.body_received += n as u64;
+                n
+            }
             _ => 0,
         }
     }
@@ -645,11 +666,25 @@ impl<I: Timestamp> Connection<I> {
     }
 
     /// The longest a body read that starts waiting at `now` may wait
-    /// (`None`: forever). Past it, call
+    /// (`None`: forever): [`body_timeout`](Config::body_timeout) from
+    /// `now`, or earlier when the body has fallen behind
+    /// [`body_min_rate`](Config::body_min_rate). Past it, call
     /// [`body_timed_out`](Connection::body_timed_out).
     #[must_use]
     pub fn body_deadline(&self, now: I) -> Option<I> {
-        after(now, self.body_timeout)
+        let idle = after(now, self.body_timeout);
+        let Some(rate) = core::num::NonZeroU32::new(self.body_min_rate) else {
+            return idle;
+        };
+        let rate = u64::from(rate.get());
+        let earned = Duration::from_secs(self.body_received / rate)
+            + Duration::from_nanos((self.body_received % rate) * 1_000_000_000 / rate);
+        let overall =
+            after(self.accepted, self.body_timeout).and_then(|grace| grace.checked_add(earned));
+        match (idle, overall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The peer ended its side with body bytes outstanding: the read
@@ -843,6 +878,7 @@ mod tests {
         assert_eq!(c, Config::DEFAULT);
         assert_eq!(c.head_timeout, S(30));
         assert_eq!(c.body_timeout, S(60));
+        assert_eq!(c.body_min_rate, 500);
         assert_eq!(c.write_timeout, S(60));
         assert_eq!(c.drain_timeout, S(1));
         assert_eq!(c.drain_limit, 4 << 20);
@@ -1161,6 +1197,7 @@ mod tests {
     fn body_and_write_deadlines_count_from_each_wait() {
         let config = Config::DEFAULT
             .with_body_timeout(S(3))
+            .with_body_min_rate(0)
             .with_write_timeout(S(4))
             .with_drain_timeout(S(2))
             .with_drain_limit(10);
@@ -1174,6 +1211,31 @@ mod tests {
                 limit: 10
             }
         );
+    }
+
+    #[test]
+    fn a_trickling_body_falls_behind_the_minimum_rate() {
+        // Accepted at 0; 10 s of grace, then 500 bytes buy a second.
+        let config = Config::DEFAULT
+            .with_body_timeout(S(10))
+            .with_body_min_rate(500);
+        let mut c = Connection::new(&config, S(0));
+        let wire = b"28:CONTENT_LENGTH\x0010000\x00SCGI\x001\x00,";
+        ready(&mut c, wire);
+        // Within the grace, the idle timeout or the grace's end applies.
+        assert_eq!(c.body_deadline(S(1)), Some(S(10)));
+        // 1 000 bytes in: two more seconds.
+        assert_eq!(c.body(&[7u8; 1000]), 1000);
+        assert_eq!(c.body_deadline(S(9)), Some(S(12)));
+        // 250 more: half a second more.
+        assert_eq!(c.body(&[7u8; 250]), 250);
+        assert_eq!(c.body_deadline(S(9)), Some(Duration::from_millis(12_500)));
+        // A body that keeps up is bound by the idle timeout alone.
+        assert_eq!(c.body(&[7u8; 8000]), 8000);
+        assert_eq!(c.body_deadline(S(11)), Some(S(21)));
+        // Off: per-read idle only, whatever the time.
+        let c = Connection::new(&config.with_body_min_rate(0), S(0));
+        assert_eq!(c.body_deadline(S(100)), Some(S(110)));
     }
 
     #[test]

@@ -513,6 +513,33 @@ pub fn eof_mid_body_400(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// A client that trickles its body (a byte every 100 ms, each read well
+/// within the 1 s idle timeout) falls behind the minimum rate (500 bytes/s
+/// after 1 s of grace) and is answered 408, where an idle timeout alone
+/// would wait for the whole body (issue 14).
+pub fn trickling_body_408(h: &Harness<'_>) {
+    let config = test_config().with_body_timeout(Duration::from_secs(1));
+    assert_eq!(config.body_min_rate, 500);
+    let server = h.start(config);
+    let mut c = server.target.connect().expect("connect");
+    let mut wire = request_head("/deepthought", 1000);
+    wire.push(b'x');
+    c.write_all(&wire).expect("head");
+    let mut writer = c.try_clone().expect("clone");
+    let trickle = thread::spawn(move || {
+        for _ in 1..1000 {
+            thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    Reply::parse(&c.read_all().expect("read")).assert_error(408);
+    drop(c);
+    trickle.join().expect("trickler");
+    assert_serves(&server.target);
+}
+
 /// A client that stops sending inside the body, longer than the body idle
 /// timeout (300 ms), makes the handler's body read fail; the handler's
 /// error is answered 408.
