@@ -448,13 +448,18 @@ fn panic_after_partial_send_resets() {
     close(&handle, t);
 }
 
-/// A peer that stops reading makes the handler's write fail after the
-/// write timeout; the server goes on serving.
+const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A peer that stops reading makes the handler's write fail at the write
+/// timeout, not at a multiple of it (each stalled write must fail within
+/// 1.6 x the timeout of its start: the timeout's meaning, not a speed;
+/// pieces of 50 000 bytes, not a multiple of the socket buffers, so the
+/// write that stalls first moves a few bytes); the server goes on serving.
 #[test]
 fn write_timeout() {
     let server = Server::bind_tcp("127.0.0.1:0")
         .expect("bind")
-        .with_config(Config::default().with_write_timeout(Duration::from_millis(300)));
+        .with_config(Config::default().with_write_timeout(WRITE_TIMEOUT));
     let addr = tcp_addr(&server);
     let handle = server.shutdown_handle();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -464,15 +469,18 @@ fn write_timeout() {
             async move {
                 req.write_status_ok_text_content("text/plain").await?;
                 if req.headers().path() == Some(b"/flood") {
-                    let chunk = vec![b'x'; 64 * 1024];
+                    let chunk = vec![b'x'; 50_000];
                     let mut result = Ok(());
-                    for _ in 0..4096 {
+                    let mut waited = Duration::ZERO;
+                    for _ in 0..5000 {
+                        let start = std::time::Instant::now();
                         result = req.write_all(&chunk).await;
+                        waited = start.elapsed();
                         if result.is_err() {
                             break;
                         }
                     }
-                    let _ = tx.send(result.as_ref().map_err(io::Error::kind).copied());
+                    let _ = tx.send((result.as_ref().map_err(io::Error::kind).copied(), waited));
                     return result;
                 }
                 req.write_all(b"ok").await
@@ -487,8 +495,13 @@ fn write_timeout() {
     let failed = rx
         .recv_timeout(CLIENT_TIMEOUT)
         .expect("the write never timed out");
-    let kind = failed.expect_err("256 MiB fit in the socket buffers");
+    let (failed, waited) = failed;
+    let kind = failed.expect_err("250 MB fit in the socket buffers");
     assert_eq!(kind, io::ErrorKind::TimedOut);
+    assert!(
+        waited < WRITE_TIMEOUT * 8 / 5,
+        "a {WRITE_TIMEOUT:?} write timeout cut the write after {waited:?}"
+    );
     drop(stalled);
     let reply = Reply::parse(&tcp_exchange(addr, &request("GET", "/", b"")));
     assert_eq!(reply.body, b"ok");
