@@ -7,7 +7,7 @@
 //! or ended) and does what the answer says. The machine holds no buffer and
 //! never reads a clock: time comes in as a [`Timestamp`] the driver passes
 //! (an [`Instant`](std::time::Instant), or a plain
-//! [`Duration`](core::time::Duration) since any origin, which is what the
+//! [`Duration`] since any origin, which is what the
 //! tests use as a fake clock).
 //!
 //! # The lifecycle

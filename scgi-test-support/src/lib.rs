@@ -69,7 +69,7 @@ pub enum Transport {
 }
 
 /// The settings scenarios start from: the shared server
-/// [`Config`](scgi_proto::server::Config) of every runtime, with generous
+/// [`Config`] of every runtime, with generous
 /// test values, so that only the setting a scenario is about is short:
 /// 5 s head, body and write timeouts, 4 workers, 64 connections, 1 s and
 /// 4 MiB of draining, 10 s to shut down, scgi-proto's decoder defaults.
