@@ -180,25 +180,44 @@
 pub struct ReadmeDoctests;
 
 mod net;
-mod request;
 mod runtime;
-mod server;
-#[cfg(feature = "tower")]
-mod tower;
 
 #[cfg(unix)]
 pub use net::UnixOptions;
-pub use net::{Addr, Listener, Stream, TcpOptions};
-pub use request::{Request, Upgraded};
+pub use net::{Addr, AsyncIoListener, Listener, Stream, TcpOptions};
 #[cfg(feature = "async-std")]
 pub use runtime::AsyncStd;
 #[cfg(feature = "smol")]
 pub use runtime::Smol;
-pub use runtime::{Spawn, Task};
+pub use runtime::{AsyncIo, Sleep, Spawn, Task};
+pub use scgi_async;
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
 pub use scgi_tower::{self, HttpService};
-pub use server::{Server, ShutdownHandle};
+
+/// An SCGI server on a TCP or Unix socket, a task per connection on the
+/// executor its [`Spawn`]er names: see [`scgi_async::Server`] for its
+/// methods (`with_spawner` takes any [`Spawn`]), and the
+/// [crate docs](crate).
+pub type Server = scgi_async::Server<AsyncIo>;
+
+/// A request whose head is read and validated: its headers, its body
+/// (the `futures-io` [`AsyncRead`](futures_lite::AsyncRead), or zero-copy
+/// [`chunk`](scgi_async::Request::chunk)s) and its response
+/// ([`AsyncWrite`](futures_lite::AsyncWrite)); see [`scgi_async::Request`].
+pub type Request = scgi_async::Request<AsyncIo>;
+
+/// A connection taken over after a `101` response: see
+/// [`scgi_async::Upgraded`]; it reads and writes through the `futures-io`
+/// traits.
+pub type Upgraded = scgi_async::Upgraded<AsyncIo>;
+
+/// A handle that stops a [`Server`] from another task or thread: see
+/// [`scgi_async::ShutdownHandle`].
+pub type ShutdownHandle = scgi_async::ShutdownHandle<AsyncIo>;
+
+/// The body of an `http::Request` served by `Server::serve` (feature
+/// `tower`): see [`scgi_async::RequestBody`].
 #[cfg(feature = "tower")]
-pub use tower::RequestBody;
+pub type RequestBody = scgi_async::RequestBody<AsyncIo>;

@@ -3,74 +3,74 @@
 //! reactor, the one async-std and smol both run on, and read and written
 //! through the `futures-io` traits.
 //!
-//! Binding (socket2, permissions, stale socket files) is `scgi-net`'s, as
-//! in `scgi-blocking` and `scgi-tokio`; the listeners and streams are this
-//! crate's.
+//! Binding (socket2, permissions, stale socket files) is `scgi-net`'s, and
+//! serving is `scgi-async`'s; the listeners and streams are this crate's.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
-#[cfg(unix)]
-use std::path::Path;
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
+use scgi_async::{Accept, Socket};
 
 #[cfg(unix)]
 pub use scgi_net::UnixOptions;
 pub use scgi_net::{Addr, Listener, TcpOptions};
 
-/// Registers `listener` with the reactor (which makes it non-blocking).
-pub(crate) fn register(listener: Listener) -> io::Result<AsyncListener> {
-    Ok(match listener {
-        Listener::Tcp(l) => AsyncListener::Tcp(Async::new(l)?),
-        #[cfg(unix)]
-        Listener::Unix(l) => AsyncListener::Unix(Async::new(l)?),
-        // `Listener` is non-exhaustive; it has no other variant today.
-        _ => return Err(io::ErrorKind::Unsupported.into()),
-    })
-}
-
-/// A listener registered with the reactor.
+/// A listener registered with `async-io`'s reactor (what [`AsyncIo`]
+/// accepts from).
+///
+/// [`AsyncIo`]: crate::AsyncIo
 #[derive(Debug)]
-pub(crate) enum AsyncListener {
+#[non_exhaustive]
+pub enum AsyncIoListener {
+    /// A TCP listener.
     Tcp(Async<TcpListener>),
+    /// A Unix domain socket listener.
     #[cfg(unix)]
     Unix(Async<UnixListener>),
 }
 
-impl AsyncListener {
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, Addr)> {
-        match self {
-            AsyncListener::Tcp(l) => {
-                let (s, a) = l.accept().await?;
-                Ok((Stream::tcp(s), Addr::Tcp(a)))
-            }
+impl Accept for AsyncIoListener {
+    type Stream = Stream;
+
+    /// Registers `listener` with the reactor (which makes it non-blocking).
+    fn register(listener: Listener) -> io::Result<Self> {
+        Ok(match listener {
+            Listener::Tcp(l) => AsyncIoListener::Tcp(Async::new(l)?),
             #[cfg(unix)]
-            AsyncListener::Unix(l) => {
-                let (s, a) = l.accept().await?;
-                Ok((Stream::Unix(s), Addr::Unix(a)))
-            }
-        }
+            Listener::Unix(l) => AsyncIoListener::Unix(Async::new(l)?),
+            // `Listener` is non-exhaustive; it has no other variant today.
+            _ => return Err(io::ErrorKind::Unsupported.into()),
+        })
     }
 
-    /// Accepts a connection the kernel has already completed, without
-    /// waiting (`WouldBlock` when there is none).
-    pub(crate) fn try_accept(&self) -> io::Result<(Stream, Addr)> {
-        match self {
-            AsyncListener::Tcp(l) => {
-                let (s, a) = l.get_ref().accept()?;
-                Ok((Stream::tcp(Async::new(s)?), Addr::Tcp(a)))
-            }
-            #[cfg(unix)]
-            AsyncListener::Unix(l) => {
-                let (s, a) = l.get_ref().accept()?;
-                Ok((Stream::Unix(Async::new(s)?), Addr::Unix(a)))
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Addr)>> {
+        loop {
+            let accepted = match self {
+                AsyncIoListener::Tcp(l) => l
+                    .get_ref()
+                    .accept()
+                    .and_then(|(s, a)| Ok((Stream::tcp(Async::new(s)?), Addr::Tcp(a)))),
+                #[cfg(unix)]
+                AsyncIoListener::Unix(l) => l
+                    .get_ref()
+                    .accept()
+                    .and_then(|(s, a)| Ok((Stream::Unix(Async::new(s)?), Addr::Unix(a)))),
+            };
+            match accepted {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self {
+                    AsyncIoListener::Tcp(l) => ready!(l.poll_readable(cx))?,
+                    #[cfg(unix)]
+                    AsyncIoListener::Unix(l) => ready!(l.poll_readable(cx))?,
+                },
+                accepted => return Poll::Ready(accepted),
             }
         }
     }
@@ -132,22 +132,31 @@ impl Stream {
             Stream::Unix(s) => s.get_ref().peer_addr().map(Addr::Unix),
         }
     }
+}
 
-    /// Whether the peer has sent anything not read yet (peeked, without
-    /// waiting: [`scgi_net::has_pending_input`]).
-    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
+impl Socket for Stream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(&*self, s => Pin::new(&mut &*s).poll_write_vectored(cx, bufs))
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        Stream::shutdown(self, how)
+    }
+
+    fn has_pending_input(&self) -> io::Result<bool> {
         each!(self, s => scgi_net::has_pending_input(s.get_ref()))
     }
 
-    /// Closes the connection with a reset instead of an orderly end (linger
-    /// zero), so a peer reading a truncated response sees an error rather
-    /// than what looks like a complete one.
-    pub(crate) fn set_abortive_close(&self) {
-        let r =
-            each!(self, s => socket2::SockRef::from(s.get_ref()).set_linger(Some(Duration::ZERO)));
-        if let Err(e) = r {
-            log::debug!("setting SO_LINGER to 0 failed: {e}");
-        }
+    fn set_abortive_close(&self) -> io::Result<()> {
+        each!(self, s => socket2::SockRef::from(s.get_ref()).set_linger(Some(Duration::ZERO)))
     }
 }
 
@@ -177,15 +186,4 @@ impl AsyncWrite for &Stream {
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown(Shutdown::Write))
     }
-}
-
-#[cfg(unix)]
-pub(crate) use scgi_net::SocketFile;
-pub(crate) use scgi_net::bind_tcp;
-
-/// Binds a Unix socket (see [`scgi_net::bind_unix`]), logging about its
-/// socket file under this module's target.
-#[cfg(unix)]
-pub(crate) fn bind_unix(path: &Path, opts: &UnixOptions) -> io::Result<(UnixListener, SocketFile)> {
-    scgi_net::bind_unix(path, opts, module_path!())
 }

@@ -1,9 +1,107 @@
-//! The runtime-specific part: how a task is spawned. Everything else
-//! (sockets, timers) runs on `async-io`, the reactor async-std and smol
-//! share, so this is all that differs between them.
+//! The binding of `scgi-async`: [`AsyncIo`], sockets and timers on
+//! `async-io` (the reactor async-std and smol share) and tasks on any
+//! executor, through [`Spawn`]: the only part that differs between
+//! async-std and smol.
 
+use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::LocalKey;
+use std::time::Instant;
+
+use scgi_async::{Handback, Runtime};
+
+use crate::net::{AsyncIoListener, Stream};
+
+/// `async-io`'s reactor and timers, with tasks spawned by a [`Spawn`]er:
+/// what `scgi-async` runs on here. Set the spawner with
+/// [`Server::with_spawner`](scgi_async::Server::with_spawner) (any
+/// [`Spawn`] converts into it); without one it spawns on async-std
+/// (`AsyncStd`) when the `async-std` feature is on, and serving fails with
+/// [`InvalidInput`](io::ErrorKind::InvalidInput) when it is off.
+#[derive(Clone, Default)]
+pub struct AsyncIo {
+    spawner: Option<Arc<dyn Spawn>>,
+}
+
+impl fmt::Debug for AsyncIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncIo")
+            .field("spawner", &self.spawner.as_ref().map(|_| "Spawn"))
+            .finish()
+    }
+}
+
+impl<S: Spawn> From<S> for AsyncIo {
+    fn from(spawner: S) -> Self {
+        AsyncIo {
+            spawner: Some(Arc::new(spawner)),
+        }
+    }
+}
+
+/// An `async-io` timer that completes at a deadline (the [`AsyncIo`]
+/// runtime's).
+#[derive(Debug)]
+pub struct Sleep(async_io::Timer);
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.get_mut().0).poll(cx).map(drop)
+    }
+}
+
+thread_local! {
+    static HANDBACK: Handback<AsyncIo> = const { Handback::new() };
+}
+
+impl Runtime for AsyncIo {
+    type Stream = Stream;
+    type Listener = AsyncIoListener;
+    type Sleep = Sleep;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        match &self.spawner {
+            Some(spawner) => spawner.spawn(Box::pin(task)),
+            #[cfg(feature = "async-std")]
+            None => AsyncStd.spawn(Box::pin(task)),
+            #[cfg(not(feature = "async-std"))]
+            None => log::error!("no spawner: a task was dropped"),
+        }
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.spawner.is_some() || cfg!(feature = "async-std") {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no spawner: call Server::with_spawner (e.g. with scgi_async_std::Smol) \
+             or enable the async-std feature",
+        ))
+    }
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(deadline: Instant) -> Sleep {
+        Sleep(async_io::Timer::at(deadline))
+    }
+
+    fn reset(sleep: Pin<&mut Sleep>, deadline: Instant) {
+        sleep.get_mut().0.set_at(deadline);
+    }
+
+    fn handback() -> &'static LocalKey<Handback<Self>> {
+        &HANDBACK
+    }
+}
 
 /// A task the server hands to a [`Spawn`]er: one per connection, plus the
 /// acceptor behind [`Server::next`](crate::Server::next).

@@ -1,7 +1,8 @@
 //! Serve SCGI on tokio: TCP (IPv4, IPv6) or Unix sockets, one task per
 //! connection.
 //!
-//! This crate owns sockets, tasks and timers. The protocol (decoding the
+//! This crate binds [`scgi_async`], the async server every runtime crate
+//! shares, to tokio ([`Tokio`]): sockets, tasks and timers. The protocol (decoding the
 //! header netstring, counting the body, writing `Status:` heads) is
 //! [`scgi_proto`]'s, and so is every decision about a connection's life
 //! (which timeout applies, which status a failure gets, whether to close,
@@ -133,8 +134,8 @@
 //!   read buffer, the 512-byte response buffer lives inside the request,
 //!   body reads go straight into the caller's buffer,
 //!   [`chunk`](Request::chunk) slices the read buffer, and a request
-//!   dropped by its handler hands its connection back through a task-local
-//!   slot. `tests/allocations.rs` counts this.
+//!   dropped by its handler hands its connection back through a
+//!   thread-local slot. `tests/allocations.rs` counts this.
 //!
 //! Diagnostics go through the [`log`](https://docs.rs/log) facade: `warn`
 //! for bad requests, `error` for failed handlers and accept errors, `debug`
@@ -181,19 +182,35 @@
 pub struct ReadmeDoctests;
 
 mod net;
-mod request;
-mod server;
-#[cfg(feature = "tower")]
-mod tower;
 
 #[cfg(unix)]
 pub use net::UnixOptions;
-pub use net::{Addr, Listener, Stream, TcpOptions};
-pub use request::{Request, Upgraded};
+pub use net::{Addr, Listener, Stream, TcpOptions, Tokio, TokioListener};
+pub use scgi_async;
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
 pub use scgi_tower::{self, HttpService};
-pub use server::{Server, ShutdownHandle};
+
+/// An SCGI server on a TCP or Unix socket, served by tokio tasks: see
+/// [`scgi_async::Server`] for its methods, and the [crate docs](crate).
+pub type Server = scgi_async::Server<Tokio>;
+
+/// A request whose head is read and validated: its headers, its body
+/// (tokio's [`AsyncRead`](tokio::io::AsyncRead), or zero-copy
+/// [`chunk`](scgi_async::Request::chunk)s) and its response (tokio's
+/// [`AsyncWrite`](tokio::io::AsyncWrite)); see [`scgi_async::Request`].
+pub type Request = scgi_async::Request<Tokio>;
+
+/// A connection taken over after a `101` response: see
+/// [`scgi_async::Upgraded`]; it reads and writes through tokio's traits.
+pub type Upgraded = scgi_async::Upgraded<Tokio>;
+
+/// A handle that stops a [`Server`] from another task or thread: see
+/// [`scgi_async::ShutdownHandle`].
+pub type ShutdownHandle = scgi_async::ShutdownHandle<Tokio>;
+
+/// The body of an `http::Request` served by `Server::serve` (feature
+/// `tower`): see [`scgi_async::RequestBody`].
 #[cfg(feature = "tower")]
-pub use tower::RequestBody;
+pub type RequestBody = scgi_async::RequestBody<Tokio>;

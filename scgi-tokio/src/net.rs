@@ -1,60 +1,104 @@
-//! Sockets: binding listeners, adopting listeners bound elsewhere, and the
-//! stream and address types shared by TCP and Unix connections.
+//! The tokio binding of `scgi-async`: [`Tokio`], and the socket types it
+//! runs on (tokio's TCP and Unix streams and listeners).
 //!
 //! Binding is synchronous (`scgi-net`'s, as in `scgi-blocking`), so a
 //! server can be bound before a runtime exists; the listener joins the tokio
 //! reactor when the server starts serving.
 
 use std::io::{self, IoSlice};
+use std::net::Shutdown;
 use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, ready};
+use std::thread::LocalKey;
+use std::time::{Duration, Instant};
 
-#[cfg(unix)]
-use std::os::unix::net::UnixListener;
-#[cfg(unix)]
-use std::path::Path;
-
+use scgi_async::{Accept, Handback, Runtime, Socket};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 #[cfg(unix)]
 pub use scgi_net::UnixOptions;
 pub use scgi_net::{Addr, Listener, TcpOptions};
 
-/// Registers `listener` with the current runtime's reactor. Must be
-/// called within a runtime.
-pub(crate) fn register(listener: Listener) -> io::Result<Registered> {
-    // tokio requires non-blocking sockets; an inherited one may be
-    // blocking.
-    listener.set_nonblocking(true)?;
-    Ok(match listener {
-        Listener::Tcp(l) => Registered::Tcp(tokio::net::TcpListener::from_std(l)?),
-        #[cfg(unix)]
-        Listener::Unix(l) => Registered::Unix(tokio::net::UnixListener::from_std(l)?),
-        // `Listener` is non-exhaustive; it has no other variant today.
-        _ => return Err(io::ErrorKind::Unsupported.into()),
-    })
+/// The tokio runtime, as `scgi-async` runs on it: tasks spawned on the
+/// current runtime, tokio's sockets, and tokio's clock and timers (so a
+/// paused test clock applies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tokio;
+
+thread_local! {
+    static HANDBACK: Handback<Tokio> = const { Handback::new() };
 }
 
-/// A listener in the reactor.
+impl Runtime for Tokio {
+    type Stream = Stream;
+    type Listener = TokioListener;
+    type Sleep = tokio::time::Sleep;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => {
+                log::debug!("a request was dropped outside a tokio runtime; closing it unfinished")
+            }
+        }
+    }
+
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(deadline: Instant) -> Self::Sleep {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        sleep.reset(deadline.into());
+    }
+
+    fn handback() -> &'static LocalKey<Handback<Self>> {
+        &HANDBACK
+    }
+}
+
+/// A listener in tokio's reactor (what [`Tokio`] accepts from).
 #[derive(Debug)]
-pub(crate) enum Registered {
+#[non_exhaustive]
+pub enum TokioListener {
+    /// A TCP listener.
     Tcp(tokio::net::TcpListener),
+    /// A Unix domain socket listener.
     #[cfg(unix)]
     Unix(tokio::net::UnixListener),
 }
 
-impl Registered {
-    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Addr)>> {
+impl Accept for TokioListener {
+    type Stream = Stream;
+
+    /// Registers `listener` with the current runtime's reactor. Must be
+    /// called within a runtime.
+    fn register(listener: Listener) -> io::Result<Self> {
+        // tokio requires non-blocking sockets; an inherited one may be
+        // blocking.
+        listener.set_nonblocking(true)?;
+        Ok(match listener {
+            Listener::Tcp(l) => TokioListener::Tcp(tokio::net::TcpListener::from_std(l)?),
+            #[cfg(unix)]
+            Listener::Unix(l) => TokioListener::Unix(tokio::net::UnixListener::from_std(l)?),
+            // `Listener` is non-exhaustive; it has no other variant today.
+            _ => return Err(io::ErrorKind::Unsupported.into()),
+        })
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Addr)>> {
         match self {
-            Registered::Tcp(l) => l.poll_accept(cx).map_ok(|(s, a)| {
+            TokioListener::Tcp(l) => l.poll_accept(cx).map_ok(|(s, a)| {
                 // Responses go out whole or in large pieces; don't hold
                 // back the last small segment.
                 let _ = s.set_nodelay(true);
                 (Stream::Tcp(s), Addr::Tcp(a))
             }),
             #[cfg(unix)]
-            Registered::Unix(l) => l
+            TokioListener::Unix(l) => l
                 .poll_accept(cx)
                 .map_ok(|(s, a)| (Stream::Unix(s), Addr::Unix(a.into()))),
         }
@@ -84,16 +128,10 @@ macro_rules! each {
 }
 
 impl Stream {
-    /// Whether the peer has sent anything not read yet (peeked, without
-    /// waiting: [`scgi_net::has_pending_input`]).
-    pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
-        each!(self, s => scgi_net::has_pending_input(s))
-    }
-
     /// Shuts down the read, write or both halves at once, without
     /// waiting (what `AsyncWriteExt::shutdown` does for the write half,
     /// as a plain call, the same as on the other runtime crates).
-    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         each!(self, s => socket2::SockRef::from(s).shutdown(how))
     }
 
@@ -105,32 +143,50 @@ impl Stream {
             Stream::Unix(s) => s.peer_addr().map(|a| Addr::Unix(a.into())),
         }
     }
+}
 
-    /// Closes the connection with a reset instead of an orderly end (linger
-    /// zero), so a peer reading a truncated response sees an error rather
-    /// than what looks like a complete one.
-    pub(crate) fn set_abortive_close(&self) {
-        let r = each!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)));
-        if let Err(e) = r {
-            log::debug!("setting SO_LINGER to 0 failed: {e}");
-        }
+impl Socket for Stream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        ready!(AsyncRead::poll_read(Pin::new(self), cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
     }
 
-    /// Reads what is available into `buf`'s spare capacity, without
-    /// zeroing it first (tokio's `try_read_buf` does the unsafe part).
-    pub(crate) fn poll_read_buf(
-        &self,
+    /// Reads into `buf`'s spare capacity without zeroing it first (tokio's
+    /// `try_read_buf` does the unsafe part).
+    fn poll_read_buf(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &mut bytes::BytesMut,
     ) -> Poll<io::Result<usize>> {
         loop {
-            std::task::ready!(each!(self, s => s.poll_read_ready(cx)))?;
+            ready!(each!(self, s => s.poll_read_ready(cx)))?;
             match each!(self, s => s.try_read_buf(buf)) {
                 // A spurious readiness: the reactor was told, poll again.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return Poll::Ready(result),
             }
         }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write_vectored(Pin::new(self), cx, bufs)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        Stream::shutdown(self, how)
+    }
+
+    fn has_pending_input(&self) -> io::Result<bool> {
+        each!(self, s => scgi_net::has_pending_input(s))
+    }
+
+    fn set_abortive_close(&self) -> io::Result<()> {
+        each!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)))
     }
 }
 
@@ -172,15 +228,4 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
-}
-
-#[cfg(unix)]
-pub(crate) use scgi_net::SocketFile;
-pub(crate) use scgi_net::bind_tcp;
-
-/// Binds a Unix socket (see [`scgi_net::bind_unix`]), logging about its
-/// socket file under this module's target.
-#[cfg(unix)]
-pub(crate) fn bind_unix(path: &Path, opts: &UnixOptions) -> io::Result<(UnixListener, SocketFile)> {
-    scgi_net::bind_unix(path, opts, module_path!())
 }

@@ -1,25 +1,23 @@
-//! Serving a `tower::Service` (an axum `Router`) on async-std or smol
-//! (feature `tower`): [`scgi_tower`]'s layer, the same as scgi-tokio's, on
-//! this crate's [`Request`].
+//! Serving a `tower::Service` (an axum `Router`) on any runtime (feature
+//! `tower`): [`scgi_tower`]'s layer on this crate's [`Request`].
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_lite::AsyncWrite;
+use scgi_net::Addr;
 
-use crate::net::Addr;
 use crate::request::Request;
+use crate::rt::Runtime;
 use crate::server::Server;
 
 /// The body of an `http::Request` served by [`Server::serve`]: an
 /// `http_body::Body` of `Bytes` frames streamed from the connection (see
 /// [`scgi_tower::RequestBody`]).
-pub type RequestBody = scgi_tower::RequestBody<Request>;
+pub type RequestBody<R> = scgi_tower::RequestBody<Request<R>>;
 
-impl scgi_tower::Exchange for Request {
+impl<R: Runtime> scgi_tower::Exchange for Request<R> {
     type Peer = Addr;
 
     fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders {
@@ -39,20 +37,20 @@ impl scgi_tower::Exchange for Request {
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(self).poll_write(cx, data)
+        Request::poll_write(self, cx, data)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self).poll_flush(cx)
+        Request::poll_flush(self, cx)
     }
 }
 
-impl Server {
+impl<R: Runtime> Server<R> {
     /// Serves `service` (an axum `Router`, any `tower::Service` taking an
     /// `http::Request<`[`RequestBody`]`>` and returning an `http::Response`
     /// whose body is an `http_body::Body`) until the server is shut down;
     /// see [`serve_until`](Server::serve_until).
-    pub async fn serve<S: scgi_tower::HttpService<Request>>(self, service: S) -> io::Result<()> {
+    pub async fn serve<S: scgi_tower::HttpService<Request<R>>>(self, service: S) -> io::Result<()> {
         self.serve_until(service, std::future::pending::<()>())
             .await
     }
@@ -63,22 +61,14 @@ impl Server {
     /// graceful shutdown). What happens to each request is
     /// [`scgi_tower`]'s: the head mapped to an `http::Request`, the body
     /// streamed, the response framed and streamed back.
-    ///
-    /// ```no_run
-    /// # fn main() -> std::io::Result<()> {
-    /// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
-    /// let server = scgi_async_std::Server::bind("127.0.0.1:4000")?.with_spawner(scgi_async_std::Smol);
-    /// smol::block_on(server.serve_until(app, std::future::pending::<()>()))
-    /// # }
-    /// ```
     pub async fn serve_until<S, F>(self, service: S, signal: F) -> io::Result<()>
     where
-        S: scgi_tower::HttpService<Request>,
+        S: scgi_tower::HttpService<Request<R>>,
         F: Future,
     {
         let service = scgi_tower::SharedService::new(service);
         self.run_until(
-            move |req: Request| scgi_tower::handle(service.get(), req),
+            move |req: Request<R>| scgi_tower::handle(service.get(), req),
             signal,
         )
         .await

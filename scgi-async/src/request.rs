@@ -1,42 +1,23 @@
 //! One request: reading its head, its body, writing its response, and
 //! ending the connection, as its [`Connection`] decides.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use scgi_net::Addr;
 use scgi_proto::server::{
     Config, Connection, Describe, Drain, Ending, HeadStep, Outcome, Reply, Then,
 };
 use scgi_proto::{EncodeError, Head, Headers, NO_CONTENT, ResponseHead};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
-use crate::net::{Addr, Stream};
-use crate::server::Slot;
-
-/// The lifecycle's clock: tokio's (so a paused test clock applies), as the
-/// `std` instant `scgi-proto` knows.
-type Clock = std::time::Instant;
-
-fn now() -> Clock {
-    Instant::now().into_std()
-}
-
-/// `f`, given up on (`None`) at `deadline` (`None`: never).
-async fn within<F: Future>(deadline: Option<Clock>, f: F) -> Option<F::Output> {
-    match deadline {
-        Some(at) => tokio::time::timeout_at(Instant::from_std(at), f).await.ok(),
-        None => Some(f.await),
-    }
-}
+use crate::rt::{self, Runtime, Socket, Timer};
+use crate::shared::Slot;
 
 /// The connection's read buffer to start with: a typical head (nginx and
 /// Apache send 0.4-1 KiB) and a small body arrive in one read.
@@ -57,35 +38,36 @@ const DRAIN_READ: usize = 16 * 1024;
 /// `async fn` keeps its argument twice). Error answers are encoded into it
 /// ([`Answer::encode`](scgi_proto::server::Answer::encode) needs at most
 /// 512 bytes).
-pub(crate) const OUT_CAP: usize = 512;
+const OUT_CAP: usize = 512;
 
-/// A request whose head is read and validated: its headers, its body (read
-/// it through [`AsyncRead`], or zero-copy with [`chunk`](Request::chunk))
-/// and its response (write it through [`AsyncWrite`]).
+/// A request whose head is read and validated: its headers, its body and
+/// its response.
 ///
-/// - Reading yields exactly `CONTENT_LENGTH` bytes, then end of input. A
-///   peer that closes early makes a read fail with
-///   [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that sends
+/// - The body reads through the runtime's `AsyncRead` (tokio's or
+///   `futures-io`'s, features `tokio` and `futures-io`), or zero-copy with
+///   [`chunk`](Request::chunk). Reading yields exactly `CONTENT_LENGTH`
+///   bytes, then end of input. A peer that closes early makes a read fail
+///   with [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that sends
 ///   nothing for [`body_timeout`](Config::body_timeout), with
 ///   [`TimedOut`](io::ErrorKind::TimedOut).
-/// - Writes are gathered in a 512-byte buffer inside the request and sent when
-///   it fills (together with the write that overflows it, in one vectored
-///   write), on [`flush`](tokio::io::AsyncWriteExt::flush), and when the
-///   request finishes. A write that waits longer than
-///   [`write_timeout`](Config::write_timeout) for the peer fails with
-///   [`TimedOut`](io::ErrorKind::TimedOut). Start with a head:
+/// - The response writes through the runtime's `AsyncWrite`. Writes are
+///   gathered in a 512-byte buffer inside the request and sent when it
+///   fills (together with the write that overflows it, in one vectored
+///   write), on flush, and when the request finishes. A write that waits
+///   longer than [`write_timeout`](Config::write_timeout) for the peer
+///   fails with [`TimedOut`](io::ErrorKind::TimedOut). Start with a head:
 ///   [`write_status_ok_text_content`](Request::write_status_ok_text_content)
-///   or [`write_head`](Request::write_head). Shutting the writer down
-///   ([`AsyncWrite::poll_shutdown`]) only flushes: the server ends the
-///   connection itself.
+///   or [`write_head`](Request::write_head). Shutting the writer down (or
+///   closing it) only flushes: the server ends the connection itself.
 /// - The request finishes when dropped (or with
 ///   [`finish`](Request::finish), to wait for it and see errors): see
-///   [`Server::run`](crate::Server::run) for what the server sends and how
-///   it closes. A request dropped outside a tokio runtime cannot finish and
-///   is just closed.
-pub struct Request {
-    /// `None` once upgraded or finished, or while handed back.
-    conn: Option<Conn>,
+///   [`Server::run_until`](crate::Server::run_until) for what the server
+///   sends and how it closes. A request dropped by its handler goes back to
+///   its connection's task; one dropped elsewhere finishes in a task of its
+///   own.
+pub struct Request<R: Runtime> {
+    /// `None` once upgraded or finished.
+    conn: Option<Conn<R>>,
     /// The header netstring at `..head.wire_len()`, then bytes read with it.
     buf: BytesMut,
     head: Head,
@@ -95,27 +77,28 @@ pub struct Request {
     /// once `buf[pos..]` is empty).
     rest: BytesMut,
     peer: Addr,
-    /// Under [`Server::run`](crate::Server::run): the id of the
-    /// connection whose task takes the request back when it is dropped
-    /// there (see [`HANDBACK`]).
+    /// Under [`Server::run`](crate::Server::run): the id of the connection
+    /// whose task takes the request back when it is dropped there (see
+    /// [`Handback`](crate::Handback)).
     handback: Option<u64>,
 }
 
 /// The live half of a request: the socket, the lifecycle that decides
 /// about it, and the response buffer.
-pub(crate) struct Conn {
-    stream: Stream,
-    life: Connection<Clock>,
+pub(crate) struct Conn<R: Runtime> {
+    stream: R::Stream,
+    life: Connection<Instant>,
     out: OutBuf,
     /// Whether no received byte is left unhandled (for
     /// [`Connection::end`]); set when the request is released.
     read_to_end: bool,
-    read_timer: Timer,
-    write_timer: Timer,
+    read_timer: Timer<R>,
+    write_timer: Timer<R>,
     slot: Slot,
+    runtime: R,
 }
 
-impl fmt::Debug for Request {
+impl<R: Runtime> fmt::Debug for Request<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("peer", &self.peer)
@@ -125,96 +108,18 @@ impl fmt::Debug for Request {
     }
 }
 
-tokio::task_local! {
-    /// Under [`Server::run`](crate::Server::run), in each connection's
-    /// task while its handler's future runs (and is dropped): where a
-    /// request dropped there leaves its connection, so that the task can
-    /// finish it knowing how the handler ended (which a destructor cannot
-    /// know: an error result comes out after the request is dropped). It
-    /// lives inside the task, so handing back allocates nothing.
-    pub(crate) static HANDBACK: Handback;
-}
-
-/// The hand-back slot of one connection's task.
-pub(crate) struct Handback {
-    id: u64,
-    returned: RefCell<Option<Returned>>,
-}
-
-impl Handback {
-    /// A slot for the request it returns with its id.
-    pub(crate) fn new(req: &mut Request) -> Handback {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        req.handback = Some(id);
-        Handback {
-            id,
-            returned: RefCell::new(None),
-        }
-    }
-
-    /// The connection of a request dropped in the task, if it was.
-    pub(crate) fn into_returned(self) -> Option<Returned> {
-        self.returned.into_inner()
-    }
-}
-
-pub(crate) struct Returned {
-    pub(crate) conn: Conn,
+/// A request's connection handed back to its task (see
+/// [`Handback`](crate::Handback)).
+pub(crate) struct Returned<R: Runtime> {
+    pub(crate) conn: Conn<R>,
     buf: BytesMut,
     head: Head,
 }
 
-impl Returned {
+impl<R: Runtime> Returned<R> {
     /// `METHOD URI` for log lines.
     pub(crate) fn describe(&self) -> Describe<'_> {
         Describe(self.head.headers(&self.buf))
-    }
-}
-
-/// A lazily armed timer for one poll-based read or write.
-#[derive(Default)]
-struct Timer {
-    /// Boxed so that the request stays `Unpin`; allocated the first time a
-    /// read or write has to wait under a deadline, then reset.
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// While waiting: whether under a deadline.
-    armed: Option<bool>,
-}
-
-impl Timer {
-    /// Whether the deadline `deadline` gives when the operation starts
-    /// waiting (`None`: never) has passed.
-    fn poll_expired(
-        &mut self,
-        cx: &mut Context<'_>,
-        deadline: impl FnOnce() -> Option<Clock>,
-    ) -> bool {
-        let sleep = &mut self.sleep;
-        let timed = *self.armed.get_or_insert_with(|| {
-            let Some(at) = deadline() else {
-                return false;
-            };
-            let at = Instant::from_std(at);
-            match sleep {
-                Some(sleep) => sleep.as_mut().reset(at),
-                None => *sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-            true
-        });
-        let expired = timed
-            && self
-                .sleep
-                .as_mut()
-                .is_some_and(|s| s.as_mut().poll(cx).is_ready());
-        if expired {
-            self.armed = None;
-        }
-        expired
-    }
-
-    fn disarm(&mut self) {
-        self.armed = None;
     }
 }
 
@@ -226,14 +131,6 @@ struct OutBuf {
 }
 
 impl OutBuf {
-    fn new() -> OutBuf {
-        OutBuf {
-            bytes: [0; OUT_CAP],
-            start: 0,
-            end: 0,
-        }
-    }
-
     fn pending(&self) -> &[u8] {
         &self.bytes[self.start..self.end]
     }
@@ -270,6 +167,22 @@ impl OutBuf {
         spare[..data.len()].copy_from_slice(data);
         self.end += data.len();
     }
+
+    /// Encodes into the free room with `encode`; `Ok(false)` if it needs
+    /// more room than there is.
+    fn encode(
+        &mut self,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+    ) -> io::Result<bool> {
+        match encode(self.spare_mut()) {
+            Ok(n) => {
+                self.end += n;
+                Ok(true)
+            }
+            Err(EncodeError::BufferTooSmall { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 fn aborted() -> io::Error {
@@ -286,48 +199,55 @@ fn upgraded_error() -> io::Error {
     )
 }
 
-/// One write (vectored) to the socket, bounded by the write deadline while
-/// the peer accepts nothing.
-fn poll_send(
-    stream: &mut Stream,
-    timer: &mut Timer,
-    life: &mut Connection<Clock>,
+/// One write (vectored) to the socket under the write deadline: armed when
+/// a write first has to wait, and checked before the write is retried, so
+/// that the few bytes a stalled peer's socket takes when the timer wakes
+/// the task do not count as progress (see [`Connection::write_deadline`]).
+fn poll_send<R: Runtime>(
+    stream: &mut R::Stream,
+    timer: &mut Timer<R>,
+    life: &mut Connection<Instant>,
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
-    match Pin::new(stream).poll_write_vectored(cx, bufs) {
-        Poll::Ready(result) => {
-            timer.disarm();
-            Poll::Ready(match result {
-                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    life.sent();
-                    Ok(n)
-                }
-                Err(e) => Err(e),
-            })
-        }
-        Poll::Pending if timer.poll_expired(cx, || life.write_deadline(now())) => {
-            Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the peer accepted no response data within the write timeout",
-            )))
-        }
-        Poll::Pending => Poll::Pending,
+    let timed_out = || {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the peer accepted no response data within the write timeout",
+        )
+    };
+    if timer.passed(cx) {
+        return Poll::Ready(Err(timed_out()));
     }
+    let Poll::Ready(result) = stream.poll_write_vectored(cx, bufs) else {
+        if timer.pending(cx, || life.write_deadline(R::now())) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        return Poll::Pending;
+    };
+    timer.done();
+    Poll::Ready(match result {
+        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+        Ok(n) => {
+            life.sent();
+            Ok(n)
+        }
+        Err(e) => Err(e),
+    })
 }
 
 /// Reads a connection's head under the head deadline. A refused or
 /// stalled head is answered and the connection ended as its
 /// [`Connection`] says; then, as for a connection closed before its first
 /// byte, `None`.
-pub(crate) async fn read_head(
-    mut stream: Stream,
+pub(crate) async fn read_head<R: Runtime>(
+    mut stream: R::Stream,
     peer: Addr,
     slot: Slot,
     config: &Config,
-) -> Option<Request> {
-    let mut life = Connection::new(config, now());
+    runtime: &R,
+) -> Option<Request<R>> {
+    let mut life = Connection::new(config, R::now());
     let deadline = life.head_deadline();
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let end = loop {
@@ -335,7 +255,7 @@ pub(crate) async fn read_head(
             HeadStep::Read { room } => buf.reserve(room),
             HeadStep::Ready(head) => {
                 return Some(Request {
-                    conn: Some(Conn::new(stream, life, slot)),
+                    conn: Some(Conn::new(stream, life, slot, runtime.clone())),
                     buf,
                     pos: head.wire_len(),
                     head,
@@ -346,7 +266,8 @@ pub(crate) async fn read_head(
             }
             HeadStep::End(end) => break end,
         }
-        match within(deadline, stream.read_buf(&mut buf)).await {
+        let read = poll_fn(|cx| stream.poll_read_buf(cx, &mut buf));
+        match rt::within::<R, _>(deadline, read).await {
             None => break life.head_timed_out(),
             Some(Ok(0)) => break life.head_eof(),
             Some(Ok(_)) => {}
@@ -358,23 +279,43 @@ pub(crate) async fn read_head(
         }
     };
     end.log(&peer);
-    let _ = Conn::new(stream, life, slot)
+    let _ = Conn::new(stream, life, slot, runtime.clone())
         .close(end.ending(), &peer)
         .await;
     None
 }
 
-impl Conn {
-    fn new(stream: Stream, life: Connection<Clock>, slot: Slot) -> Conn {
+impl<R: Runtime> Conn<R> {
+    pub(crate) fn new(
+        stream: R::Stream,
+        life: Connection<Instant>,
+        slot: Slot,
+        runtime: R,
+    ) -> Self {
         Conn {
             stream,
             life,
-            out: OutBuf::new(),
+            out: OutBuf {
+                bytes: [0; OUT_CAP],
+                start: 0,
+                end: 0,
+            },
             read_to_end: false,
-            read_timer: Timer::default(),
-            write_timer: Timer::default(),
+            read_timer: Timer::new(),
+            write_timer: Timer::new(),
             slot,
+            runtime,
         }
+    }
+
+    /// Ends the request, which came to `outcome`, in a task of its own,
+    /// which gives up if the shutdown is forced.
+    pub(crate) fn finish_apart(mut self, outcome: Outcome, peer: Addr) {
+        let watch = self.slot.shared().watch();
+        let runtime = self.runtime.clone();
+        runtime.spawn(watch.guard(async move {
+            let _ = self.complete(outcome, &peer).await;
+        }));
     }
 
     fn forced(&self) -> bool {
@@ -386,55 +327,27 @@ impl Conn {
     fn poll_body(
         &mut self,
         cx: &mut Context<'_>,
-        read: impl FnOnce(&mut Stream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        read: impl FnOnce(&mut R::Stream, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         if self.forced() {
             return Poll::Ready(Err(aborted()));
         }
-        match read(&mut self.stream, cx) {
-            Poll::Ready(result) => {
-                self.read_timer.disarm();
-                Poll::Ready(match result {
-                    Ok(0) => Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        self.life.body_eof(),
-                    )),
-                    other => other,
-                })
+        let Poll::Ready(result) = read(&mut self.stream, cx) else {
+            let life = &self.life;
+            if self.read_timer.pending(cx, || life.body_deadline(R::now())) {
+                let e = self.life.body_timed_out();
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, e)));
             }
-            Poll::Pending
-                if self
-                    .read_timer
-                    .poll_expired(cx, || self.life.body_deadline(now())) =>
-            {
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    self.life.body_timed_out(),
-                )))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// A read from the socket straight into `dst`, bounded to the body.
-    fn poll_read_body(
-        &mut self,
-        cx: &mut Context<'_>,
-        dst: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let remaining = self.life.body_remaining();
-        let max = usize::try_from(remaining).map_or(dst.remaining(), |r| r.min(dst.remaining()));
-        // Safe code cannot hand out `dst`'s uninitialized tail directly.
-        let mut limited = ReadBuf::new(dst.initialize_unfilled_to(max));
-        let n = ready!(self.poll_body(cx, |stream, cx| {
-            Pin::new(stream)
-                .poll_read(cx, &mut limited)
-                .map_ok(|()| limited.filled().len())
-        }))?;
-        // Bookkeeping only: `n` is within the body.
-        self.life.body(limited.filled());
-        dst.advance(n);
-        Poll::Ready(Ok(()))
+            return Poll::Pending;
+        };
+        self.read_timer.done();
+        Poll::Ready(match result {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                self.life.body_eof(),
+            )),
+            other => other,
+        })
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
@@ -471,7 +384,7 @@ impl Conn {
         }
     }
 
-    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.out.is_empty() {
             let bufs = [IoSlice::new(self.out.pending())];
             let n = ready!(poll_send(
@@ -486,8 +399,8 @@ impl Conn {
         Poll::Ready(Ok(()))
     }
 
-    async fn flush_out(&mut self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_flush_out(cx)).await
+    async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
     }
 
     /// Ends the request, which came to `outcome` (or to nothing, if the
@@ -502,32 +415,18 @@ impl Conn {
         self.close(ending, peer).await
     }
 
-    /// Carries out `ending`, cut short if the shutdown deadline passes
-    /// meanwhile. The socket closes when the `Conn` is dropped.
-    async fn close(&mut self, ending: Ending, peer: &Addr) -> io::Result<()> {
-        let shared = Arc::clone(self.slot.shared());
-        let mut forced = pin!(shared.forced_signal());
-        let mut work = pin!(self.carry_out(ending, peer));
-        poll_fn(|cx| {
-            if let Poll::Ready(result) = work.as_mut().poll(cx) {
-                return Poll::Ready(result);
-            }
-            forced.as_mut().poll(cx).map(|()| Err(aborted()))
-        })
-        .await
-    }
-
-    async fn carry_out(&mut self, Ending { reply, then }: Ending, peer: &Addr) -> io::Result<()> {
+    /// Carries out `ending`. The socket closes when the `Conn` is dropped.
+    async fn close(&mut self, Ending { reply, then }: Ending, peer: &Addr) -> io::Result<()> {
         match reply {
             Reply::Nothing => self.out.clear(),
             Reply::Buffered => {}
             Reply::NoContent => self.out.push(NO_CONTENT),
             Reply::Answer(answer) => {
                 self.out.clear();
-                self.out.end = answer.encode(&mut self.out.bytes)?;
+                self.out.encode(|buf| answer.encode(buf))?;
             }
         }
-        if let Err(e) = self.flush_out().await {
+        if let Err(e) = self.flush().await {
             log::debug!("{peer}: sending the response: {e}");
             return Err(e);
         }
@@ -536,9 +435,13 @@ impl Conn {
             Then::CloseUnlessPending if matches!(self.stream.has_pending_input(), Ok(false)) => {}
             Then::CloseUnlessPending | Then::Drain => self.drain(peer).await,
             Then::HalfClose => {
-                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                let _ = self.stream.shutdown(Shutdown::Write);
             }
-            Then::Reset => self.stream.set_abortive_close(),
+            Then::Reset => {
+                if let Err(e) = self.stream.set_abortive_close() {
+                    log::debug!("{peer}: setting SO_LINGER to 0 failed: {e}");
+                }
+            }
         }
         Ok(())
     }
@@ -548,10 +451,10 @@ impl Conn {
     /// now (usually the peer has nothing left, or just closed); a peer
     /// still sending a body nobody read gets a larger buffer.
     async fn drain(&mut self, peer: &Addr) {
-        if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+        if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
-        let Drain { deadline, limit } = self.life.start_drain(now());
+        let Drain { deadline, limit } = self.life.start_drain(R::now());
         let mut total = 0u64;
         let mut large = Vec::new();
         while total < limit {
@@ -561,7 +464,9 @@ impl Conn {
                 &mut large[..]
             };
             let full = into.len();
-            match within(deadline, self.stream.read(into)).await {
+            let stream = &mut self.stream;
+            let read = poll_fn(|cx| stream.poll_read(cx, into));
+            match rt::within::<R, _>(deadline, read).await {
                 Some(Ok(0)) => return,
                 Some(Ok(n)) => {
                     total += n as u64;
@@ -578,7 +483,31 @@ impl Conn {
     }
 }
 
-impl Request {
+/// A new connection task id (see [`Handback`](crate::Handback)).
+pub(crate) fn handback_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Ends an accepted connection whose request will never be served (the
+/// server closed with it in the backlog): `503`, then a drain.
+pub(crate) fn refuse<R: Runtime>(
+    stream: R::Stream,
+    peer: Addr,
+    slot: Slot,
+    config: &Config,
+    runtime: &R,
+) {
+    let conn = Conn::new(
+        stream,
+        Connection::new(config, R::now()),
+        slot,
+        runtime.clone(),
+    );
+    conn.finish_apart(Outcome::Unserved, peer);
+}
+
+impl<R: Runtime> Request<R> {
     /// The request's headers: the CGI variables the web server sent, with
     /// typed accessors ([`method`](Headers::method),
     /// [`path`](Headers::path), [`query_string`](Headers::query_string),
@@ -608,7 +537,13 @@ impl Request {
         &self.peer
     }
 
-    fn conn_mut(&mut self) -> io::Result<&mut Conn> {
+    /// Names the connection task (`id`, from [`handback_id`]) that takes
+    /// this request back when it is dropped there.
+    pub(crate) fn hand_back_to(&mut self, id: u64) {
+        self.handback = Some(id);
+    }
+
+    fn conn_mut(&mut self) -> io::Result<&mut Conn<R>> {
         self.conn.as_mut().ok_or_else(upgraded_error)
     }
 
@@ -616,23 +551,12 @@ impl Request {
     /// the connection's read buffer, or `None` at the end of the body. The
     /// buffer's memory is reused for later reads once the pieces handed out
     /// are dropped; keeping them is fine, later reads then use new memory.
-    /// Fails as reading through [`AsyncRead`] does.
-    ///
-    /// ```no_run
-    /// # async fn f(mut req: scgi_tokio::Request) -> std::io::Result<()> {
-    /// let mut total = 0;
-    /// while let Some(piece) = req.chunk().await? {
-    ///     total += piece.len(); // or send it on, keep it, ...
-    /// }
-    /// assert_eq!(total as u64, req.content_length());
-    /// # Ok(()) }
-    /// ```
+    /// Fails as reading the body does.
     pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
         poll_fn(|cx| self.poll_chunk(cx)).await
     }
 
-    /// [`chunk`](Request::chunk) as a poll function (the request body of
-    /// the `tower` feature's `Server::serve` reads with it).
+    /// [`chunk`](Request::chunk) as a poll function.
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
         let conn = self.conn.as_mut().ok_or_else(upgraded_error)?;
         if conn.life.body_remaining() == 0 {
@@ -650,11 +574,94 @@ impl Request {
         Poll::Ready(Ok((n > 0).then(|| self.rest.split_to(n).freeze())))
     }
 
+    /// How many bytes a body read into a buffer of `room` bytes may take.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_limit(&self, room: usize) -> usize {
+        usize::try_from(self.body_remaining()).map_or(room, |r| r.min(room))
+    }
+
+    /// Reads body bytes into `dst`: those read along with the head (or
+    /// split off for chunks) first, then the socket's; 0 at the end of the
+    /// body.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Err(upgraded_error()));
+        };
+        let max =
+            usize::try_from(conn.life.body_remaining()).map_or(dst.len(), |r| r.min(dst.len()));
+        if max == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let unread = if self.pos < self.buf.len() {
+            &self.buf[self.pos..]
+        } else {
+            &self.rest[..]
+        };
+        if !unread.is_empty() {
+            let take = max.min(unread.len());
+            let n = conn.life.body(&unread[..take]);
+            dst[..n].copy_from_slice(&unread[..n]);
+            if self.pos < self.buf.len() {
+                self.pos += n;
+            } else {
+                bytes::Buf::advance(&mut self.rest, n);
+            }
+            return Poll::Ready(Ok(n));
+        }
+        let dst = &mut dst[..max];
+        let n = ready!(conn.poll_body(cx, |stream, cx| stream.poll_read(cx, dst)))?;
+        // Bookkeeping only: `n` is within the body.
+        conn.life.body(&dst[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "futures-io", feature = "tower")),
+        allow(dead_code)
+    )]
+    /// Buffers (or sends) response bytes.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.conn.as_mut() {
+            Some(conn) => conn.poll_write(cx, data),
+            None => Poll::Ready(Err(upgraded_error())),
+        }
+    }
+
+    #[cfg_attr(
+        not(any(feature = "tokio", feature = "futures-io", feature = "tower")),
+        allow(dead_code)
+    )]
+    /// Sends what is buffered.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.conn.as_mut() {
+            Some(conn) => conn.poll_flush(cx),
+            None => Poll::Ready(Err(upgraded_error())),
+        }
+    }
+
     /// An owned copy of the header netstring, for the `http::Request`'s
     /// extensions.
     #[cfg(feature = "tower")]
     pub(crate) fn scgi_headers(&self) -> scgi_proto::http::ScgiHeaders {
         scgi_proto::http::ScgiHeaders::new(&self.head, &self.buf)
+    }
+
+    /// Writes `data` whole.
+    async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = poll_fn(|cx| self.poll_write(cx, data)).await?;
+            data = &data[n..];
+        }
+        Ok(())
     }
 
     /// Writes `Status: 200 OK` and `Content-Type: <content_type>`: the head
@@ -682,24 +689,19 @@ impl Request {
     /// line split across reads).
     pub async fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
         let conn = self.conn_mut()?;
-        let required = match head.encode(conn.out.spare_mut()) {
-            Ok(n) => {
-                conn.out.end += n;
+        if conn.forced() {
+            return Err(aborted());
+        }
+        for attempt in 0..2 {
+            if conn.out.encode(|buf| head.encode(buf))? {
                 conn.life.wrote();
                 return Ok(());
             }
-            Err(EncodeError::BufferTooSmall { required }) => required,
-            Err(e) => return Err(e.into()),
-        };
-        if required <= OUT_CAP {
-            conn.flush_out().await?;
-            let n = head.encode(conn.out.spare_mut())?;
-            conn.out.end += n;
-            conn.life.wrote();
-            return Ok(());
+            if attempt == 0 {
+                conn.flush().await?;
+            }
         }
         let bytes = head.to_vec()?;
-        conn.flush_out().await?;
         self.write_all(&bytes).await
     }
 
@@ -708,11 +710,10 @@ impl Request {
     /// it): sends what is buffered, and returns the stream with the bytes
     /// that followed the request. The body must be read first.
     ///
-    /// The server's timeouts no longer apply (wrap reads in
-    /// `tokio::time::timeout` as needed) and the server no longer touches
-    /// the connection; it counts as open until the [`Upgraded`] is
+    /// The server's timeouts no longer apply and the server no longer
+    /// touches the connection; it counts as open until the [`Upgraded`] is
     /// dropped.
-    pub async fn upgrade(&mut self) -> io::Result<Upgraded> {
+    pub async fn upgrade(&mut self) -> io::Result<Upgraded<R>> {
         let remaining = self.body_remaining();
         if remaining != 0 {
             return Err(io::Error::new(
@@ -720,7 +721,7 @@ impl Request {
                 format!("read the body before upgrading ({remaining} bytes left)"),
             ));
         }
-        self.conn_mut()?.flush_out().await?;
+        self.conn_mut()?.flush().await?;
         let conn = self.conn.take().ok_or_else(upgraded_error)?;
         let leftover = if self.pos < self.buf.len() {
             self.buf.split_off(self.pos).freeze()
@@ -735,15 +736,14 @@ impl Request {
     }
 
     /// [`upgrade`](Request::upgrade), consuming the request.
-    pub async fn into_upgraded(mut self) -> io::Result<Upgraded> {
+    pub async fn into_upgraded(mut self) -> io::Result<Upgraded<R>> {
         self.upgrade().await
     }
 
-    /// Finishes the request now, as dropping it does (see
-    /// [`Server::run`](crate::Server::run)), and waits for it: sends what
-    /// is buffered (or `204 No Content` if nothing was written), ends the
-    /// connection and drains it. Returns the error of the last write, if
-    /// any.
+    /// Finishes the request now, as dropping it does, and waits for it:
+    /// sends what is buffered (or `204 No Content` if nothing was
+    /// written), ends the connection and drains it. Returns the error of
+    /// the last write, if any.
     pub async fn finish(mut self) -> io::Result<()> {
         match self.release() {
             Some(mut conn) => conn.complete(Outcome::Done, &self.peer).await,
@@ -754,14 +754,14 @@ impl Request {
     /// Takes the connection out for good to end it (the server's task,
     /// finding nothing handed back, has nothing left to do), noting
     /// whether every byte received was handed out.
-    fn release(&mut self) -> Option<Conn> {
+    fn release(&mut self) -> Option<Conn<R>> {
         let mut conn = self.conn.take()?;
         conn.read_to_end = self.pos == self.buf.len() && self.rest.is_empty();
         Some(conn)
     }
 }
 
-impl Drop for Request {
+impl<R: Runtime> Drop for Request<R> {
     fn drop(&mut self) {
         let Some(conn) = self.release() else {
             return;
@@ -771,118 +771,53 @@ impl Drop for Request {
         } else {
             Outcome::Done
         };
-        let mut conn = Some(conn);
-        if let Some(id) = self.handback {
-            // Only in its own connection's task, while its handler runs: a
-            // request moved to another task (even another connection's)
-            // finishes by itself.
-            let _ = HANDBACK.try_with(|h| {
-                let mut slot = h.returned.borrow_mut();
-                if h.id == id && slot.is_none() {
-                    *slot = conn.take().map(|conn| Returned {
-                        conn,
-                        buf: std::mem::take(&mut self.buf),
-                        head: self.head,
-                    });
-                }
-            });
-        }
-        let Some(mut conn) = conn else {
-            return;
+        let returned = Returned {
+            conn,
+            buf: std::mem::take(&mut self.buf),
+            head: self.head,
+        };
+        // Only in its own connection's task, while its handler runs: a
+        // request moved to another task (even another connection's)
+        // finishes by itself.
+        let returned = match self.handback {
+            Some(id) => match rt::hand_back(id, returned) {
+                Ok(()) => return,
+                Err(returned) => returned,
+            },
+            None => returned,
         };
         // Handed out by `next`, or outliving its handler: finish in a task
         // of its own (a destructor cannot wait).
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let peer = self.peer.clone();
-                runtime.spawn(async move {
-                    let _ = conn.complete(outcome, &peer).await;
-                });
-            }
-            Err(_) => log::debug!(
-                "{}: request dropped outside a tokio runtime; closing it unfinished",
-                self.peer
-            ),
-        }
-    }
-}
-
-impl AsyncRead for Request {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        dst: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let Some(conn) = this.conn.as_mut() else {
-            return Poll::Ready(Err(upgraded_error()));
-        };
-        if conn.life.body_remaining() == 0 || dst.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        // Bytes read along with the head (or split off for chunks) first.
-        let unread = if this.pos < this.buf.len() {
-            &this.buf[this.pos..]
-        } else {
-            &this.rest[..]
-        };
-        if !unread.is_empty() {
-            let take = dst.remaining().min(unread.len());
-            let n = conn.life.body(&unread[..take]);
-            dst.put_slice(&unread[..n]);
-            if this.pos < this.buf.len() {
-                this.pos += n;
-            } else {
-                this.rest.advance(n);
-            }
-            return Poll::Ready(Ok(()));
-        }
-        conn.poll_read_body(cx, dst)
-    }
-}
-
-impl AsyncWrite for Request {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut().conn.as_mut() {
-            Some(conn) => conn.poll_write(cx, data),
-            None => Poll::Ready(Err(upgraded_error())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().conn.as_mut() {
-            Some(conn) => {
-                ready!(conn.poll_flush_out(cx))?;
-                Pin::new(&mut conn.stream).poll_flush(cx)
-            }
-            None => Poll::Ready(Err(upgraded_error())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+        returned.conn.finish_apart(outcome, self.peer.clone());
     }
 }
 
 /// A connection taken over after a `101` response (see
 /// [`Request::upgrade`]): reads give the bytes that followed the request,
 /// then the socket's; writes go to the socket unbuffered.
-#[derive(Debug)]
-pub struct Upgraded {
-    stream: Stream,
+pub struct Upgraded<R: Runtime> {
+    stream: R::Stream,
     leftover: Bytes,
     slot: Slot,
 }
 
-impl Upgraded {
+impl<R: Runtime> fmt::Debug for Upgraded<R>
+where
+    R::Stream: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("stream", &self.stream)
+            .field("leftover", &self.leftover.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Upgraded<R> {
     /// The socket (reading from it directly bypasses
     /// [`leftover`](Upgraded::leftover)).
     #[must_use]
-    pub fn stream(&self) -> &Stream {
+    pub fn stream(&self) -> &R::Stream {
         &self.stream
     }
 
@@ -896,9 +831,9 @@ impl Upgraded {
     /// The socket and the unread bytes that followed the request, for code
     /// that wants to own them. The connection no longer counts against
     /// [`max_connections`](Config::max_connections) nor delays shutdown.
-    /// Never fails here (the `io::Result` is the shape every runtime crate
-    /// shares: on the others the server may still hold the socket).
-    pub fn into_parts(self) -> io::Result<(Stream, Bytes)> {
+    /// Never fails (the `io::Result` is the shape every runtime crate
+    /// shares, `scgi-blocking`'s included).
+    pub fn into_parts(self) -> io::Result<(R::Stream, Bytes)> {
         let Upgraded {
             stream,
             leftover,
@@ -907,51 +842,36 @@ impl Upgraded {
         drop(slot);
         Ok((stream, leftover))
     }
-}
 
-impl AsyncRead for Upgraded {
-    fn poll_read(
-        self: Pin<&mut Self>,
+    /// Reads the leftover bytes first, then the socket's.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn poll_read(
+        &mut self,
         cx: &mut Context<'_>,
-        dst: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.leftover.is_empty() {
-            let n = dst.remaining().min(this.leftover.len());
-            dst.put_slice(&this.leftover[..n]);
-            this.leftover.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.stream).poll_read(cx, dst)
-    }
-}
-
-impl AsyncWrite for Upgraded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
+        dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
+        if !self.leftover.is_empty() {
+            let n = dst.len().min(self.leftover.len());
+            dst[..n].copy_from_slice(&self.leftover[..n]);
+            bytes::Buf::advance(&mut self.leftover, n);
+            return Poll::Ready(Ok(n));
+        }
+        self.stream.poll_read(cx, dst)
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
+    /// Writes to the socket.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn poll_write_vectored(
+        &mut self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        self.stream.poll_write_vectored(cx, bufs)
     }
 
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    /// Shuts down the sending side.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.stream.shutdown(Shutdown::Write)
     }
 }

@@ -1,0 +1,549 @@
+//! The server: listener, accept loop, connection cap, a task per
+//! connection, and shutdown.
+
+use std::any::Any;
+use std::future::{Future, pending, poll_fn};
+use std::io;
+use std::marker::PhantomData;
+use std::net::ToSocketAddrs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+#[cfg(unix)]
+use std::path::Path;
+
+use scgi_net::{Addr, Listener, TcpOptions};
+#[cfg(unix)]
+use scgi_net::{SocketFile, UnixOptions};
+use scgi_proto::server::{Config, Outcome};
+
+use crate::request::{self, Request};
+use crate::rt::{self, Accept, Either, Runtime, race};
+use crate::shared::{Shared, ShutdownHandle, Slot};
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string payload)")
+}
+
+/// The listener (registered with the reactor on first use), and the socket
+/// file to remove when it closes.
+struct Bound<R: Runtime> {
+    idle: Option<Listener>,
+    registered: Option<R::Listener>,
+    #[cfg(unix)]
+    _file: Option<SocketFile>,
+}
+
+impl<R: Runtime> Bound<R> {
+    fn registered(&mut self) -> io::Result<&R::Listener> {
+        if let Some(listener) = self.idle.take() {
+            self.registered = Some(R::Listener::register(listener)?);
+        }
+        self.registered
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the listener failed to register"))
+    }
+}
+
+/// An accepted connection.
+type Accepted<R> = (Slot, <R as Runtime>::Stream, Addr);
+
+/// Accepts the next connection under the connection cap; `None` once
+/// shutdown starts. Accept errors are logged and retried with a backoff
+/// (EMFILE and the like would otherwise spin).
+async fn accept_one<R: Runtime>(
+    shared: &Arc<Shared>,
+    listener: &R::Listener,
+) -> Option<Accepted<R>> {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let slot = poll_fn(|cx| shared.poll_acquire(cx)).await?;
+        let accepted = poll_fn(|cx| match listener.poll_accept(cx) {
+            Poll::Ready(accepted) => Poll::Ready(Some(accepted)),
+            Poll::Pending => shared.poll_stop(cx).map(|()| None),
+        });
+        match accepted.await? {
+            Ok((stream, peer)) => return Some((slot, stream, peer)),
+            Err(e) => {
+                drop(slot);
+                match e.kind() {
+                    io::ErrorKind::Interrupted
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::WouldBlock => {}
+                    _ => {
+                        backoff =
+                            (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                        log::error!("accept failed: {e}; retrying in {backoff:?}");
+                        let stop = poll_fn(|cx| shared.poll_stop(cx));
+                        let sleep = R::sleep_until(R::now() + backoff);
+                        if let Either::Right(()) = race(sleep, stop).await {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Connections the kernel completed before shutdown, while slots are free
+/// (accepted without waiting).
+async fn backlog<R: Runtime>(
+    shared: &Arc<Shared>,
+    listener: &R::Listener,
+    mut each: impl FnMut(Accepted<R>),
+) {
+    while let Some(slot) = shared.try_acquire() {
+        match poll_fn(|cx| Poll::Ready(listener.poll_accept(cx))).await {
+            Poll::Ready(Ok((stream, peer))) => each((slot, stream, peer)),
+            _ => break,
+        }
+    }
+}
+
+/// An SCGI server on a TCP or Unix socket, served by tasks of the runtime
+/// `R` (the runtime crates name it: `scgi_tokio::Server`,
+/// `scgi_async_std::Server`).
+///
+/// Open it with [`bind`](Server::bind), [`bind_tcp`](Server::bind_tcp),
+/// [`bind_unix`](Server::bind_unix) or
+/// [`from_listener`](Server::from_listener) (these need no runtime: the
+/// listener joins the reactor when serving starts); then either serve with
+/// a handler, one task per connection ([`run`](Server::run),
+/// [`run_until`](Server::run_until)), or take requests one by one
+/// ([`next`](Server::next)). Stop it with a [`ShutdownHandle`], the
+/// `run_until` future, or [`close`](Server::close).
+///
+/// At most [`max_connections`](Config::max_connections) connections are
+/// open at once; the head of each is read and validated before the handler
+/// sees it. Malformed requests are answered with the decoder's status hint
+/// (400, 413 or 431) and never reach the handler.
+pub struct Server<R: Runtime> {
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    local: Addr,
+    bound: Option<Bound<R>>,
+    runtime: R,
+    /// Whether [`next`](Server::next) took requests (`run` then refuses).
+    took: bool,
+}
+
+impl<R: Runtime> std::fmt::Debug for Server<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local", &self.local)
+            .field("config", &self.config)
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Server<R> {
+    /// The default address, `127.0.0.1:4000` (as in Nim's `scgi` module).
+    pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
+
+    /// Binds the address in `addr`: `"host:port"` or `"[v6]:port"` (TCP,
+    /// as [`bind_tcp`](Server::bind_tcp)) or `"unix:/path"` (a Unix socket,
+    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes.
+    /// The same on every runtime crate; see [`scgi_net::ListenAddr`].
+    pub fn bind(addr: &str) -> io::Result<Self> {
+        match scgi_net::ListenAddr::parse(addr)? {
+            scgi_net::ListenAddr::Tcp(a) => Self::bind_tcp(a),
+            #[cfg(unix)]
+            scgi_net::ListenAddr::Unix(path) => Self::bind_unix(path),
+            other => Err(other.unsupported()),
+        }
+    }
+
+    /// Binds a TCP listener on `addr` (IPv4 or IPv6; the first resolved
+    /// address that binds), with the default [`TcpOptions`] (`SO_REUSEADDR`
+    /// on). A host name is resolved with the system resolver, which blocks:
+    /// inside async code, pass an IP address.
+    pub fn bind_tcp<A: ToSocketAddrs>(addr: A) -> io::Result<Self> {
+        Self::bind_tcp_with(addr, &TcpOptions::DEFAULT)
+    }
+
+    /// Binds a TCP listener on `addr` with the given options.
+    pub fn bind_tcp_with<A: ToSocketAddrs>(addr: A, options: &TcpOptions) -> io::Result<Self> {
+        let listener = scgi_net::bind_tcp(addr, options)?;
+        Self::new(listener.into(), None)
+    }
+
+    /// Binds a Unix socket at `path` with the default [`UnixOptions`]: a
+    /// stale socket file left by a dead server is removed, the mode is what
+    /// the umask gives. The socket file is removed when the listener
+    /// closes.
+    #[cfg(unix)]
+    pub fn bind_unix<P: AsRef<Path>>(path: P) -> io::Result<Self> {
+        Self::bind_unix_with(path, &UnixOptions::DEFAULT)
+    }
+
+    /// Binds a Unix socket at `path` with the given options, e.g. a mode
+    /// (`UnixOptions::DEFAULT.with_mode(0o660)`).
+    #[cfg(unix)]
+    pub fn bind_unix_with<P: AsRef<Path>>(path: P, options: &UnixOptions) -> io::Result<Self> {
+        let (listener, file) = scgi_net::bind_unix(path.as_ref(), options, module_path!())?;
+        Self::new(listener.into(), Some(file))
+    }
+
+    /// Adopts a listener bound elsewhere: a std `TcpListener` or
+    /// `UnixListener` (socket activation by systemd or a supervisor passes
+    /// one as a file descriptor; turn it into a std listener with
+    /// `From<OwnedFd>`; a runtime's own listener converts to std first). It
+    /// may be blocking or not; it joins the reactor when serving starts.
+    /// Its socket file, if any, is left in place when the server closes.
+    pub fn from_listener(listener: impl Into<Listener>) -> io::Result<Self> {
+        Self::new(listener.into(), None)
+    }
+
+    fn new(
+        listener: Listener,
+        #[cfg(unix)] file: Option<SocketFile>,
+        #[cfg(not(unix))] _: Option<()>,
+    ) -> io::Result<Self> {
+        let config = Config::DEFAULT;
+        Ok(Server {
+            shared: Arc::new(Shared::new(&config)),
+            config: Arc::new(config),
+            local: listener.local_addr()?,
+            bound: Some(Bound {
+                idle: Some(listener),
+                registered: None,
+                #[cfg(unix)]
+                _file: file,
+            }),
+            runtime: R::default(),
+            took: false,
+        })
+    }
+
+    /// Replaces the configuration. Set it before serving: connections
+    /// accepted earlier keep the previous one.
+    #[must_use]
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.shared.reconfigure(&config);
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// Sets how the server spawns its tasks: whatever the runtime takes
+    /// (`scgi-async-std`: any `Spawn`, such as `Smol`; `scgi-tokio` needs
+    /// none).
+    #[must_use]
+    pub fn with_spawner<S>(mut self, spawner: S) -> Self
+    where
+        R: From<S>,
+    {
+        self.runtime = R::from(spawner);
+        self
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The address the server listens on (with the real port when bound to
+    /// port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> &Addr {
+        &self.local
+    }
+
+    /// A handle to stop the server from another task or thread.
+    #[must_use]
+    pub fn shutdown_handle(&self) -> ShutdownHandle<R> {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Closes the listener; connections the kernel completed before are
+    /// answered `503` rather than reset.
+    async fn release(&mut self) {
+        let Some(mut bound) = self.bound.take() else {
+            return;
+        };
+        if let Some(listener) = bound.registered.as_ref() {
+            backlog::<R>(&self.shared, listener, |(slot, stream, peer)| {
+                request::refuse(stream, peer, slot, &self.config, &self.runtime);
+            })
+            .await;
+        }
+        bound.idle = None;
+    }
+
+    /// Waits for the next request and returns it with its head read and
+    /// validated; the body is left to read from the [`Request`].
+    ///
+    /// Waits at most `timeout` (`None`: until a request arrives or the
+    /// server shuts down), and returns `Ok(None)` when it passes, or once
+    /// the server is shut down (the listener is then closed, and
+    /// connections still in its backlog are answered `503`). Malformed
+    /// requests are answered (400, 413, 431) and skipped; connections
+    /// closed before their first byte are skipped quietly. Fails if the
+    /// listener cannot join the runtime's reactor, or the runtime cannot
+    /// spawn (see [`Runtime::check`]).
+    ///
+    /// The head is read here, under
+    /// [`head_timeout`](Config::head_timeout) (not `timeout`), so a slow
+    /// client delays this call by up to that long; [`run`](Server::run)
+    /// reads heads in each connection's task instead. A request finishes
+    /// when dropped (in a task of its own) or with [`Request::finish`].
+    pub async fn next(&mut self, timeout: Option<Duration>) -> io::Result<Option<Request<R>>> {
+        self.runtime.check()?;
+        self.took = true;
+        let deadline = timeout.map(|t| R::now() + t);
+        loop {
+            if self.shared.stopping() {
+                self.release().await;
+                return Ok(None);
+            }
+            let Some(bound) = self.bound.as_mut() else {
+                return Ok(None);
+            };
+            let listener = bound.registered()?;
+            let accept = accept_one::<R>(&self.shared, listener);
+            let Some(accepted) = rt::within::<R, _>(deadline, accept).await else {
+                return Ok(None);
+            };
+            let Some((slot, stream, peer)) = accepted else {
+                continue;
+            };
+            let read = request::read_head(stream, peer, slot, &self.config, &self.runtime);
+            if let Some(req) = read.await {
+                return Ok(Some(req));
+            }
+        }
+    }
+
+    /// Serves requests with `handler`, one task per connection, until the
+    /// server is shut down through a [`ShutdownHandle`]; see
+    /// [`run_until`](Server::run_until).
+    pub async fn run<H, F>(self, handler: H) -> io::Result<()>
+    where
+        H: Fn(Request<R>) -> F + Send + Sync + 'static,
+        F: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        self.run_until(handler, pending::<()>()).await
+    }
+
+    /// Serves requests with `handler`, one task per connection, until
+    /// `signal` completes (whatever its output: a Ctrl-C signal, a timer)
+    /// or the server is shut down through a [`ShutdownHandle`]; then stops
+    /// accepting, serves the connections the kernel had already completed,
+    /// waits for the requests in flight (at most
+    /// [`shutdown_timeout`](Config::shutdown_timeout), past which their
+    /// tasks are cancelled and their connections closed) and returns.
+    ///
+    /// The handler takes the [`Request`] by value and returns a future (an
+    /// `async move` block, or an `async fn(Request) -> io::Result<()>`
+    /// passed by name): no boxing, and the request can be moved on. It runs
+    /// in the connection's task, and a panic in it costs only its own
+    /// connection. After the handler's future completes, the server sends
+    /// what it buffered, and:
+    ///
+    /// - if the handler wrote nothing, sends `Status: 204 No Content`;
+    /// - if it returned an error or panicked before anything reached the
+    ///   socket, sends `500 Internal Server Error` (or `400` / `408` when
+    ///   the error came from a truncated or stalled body); if part of the
+    ///   response was already sent, resets the connection so the web server
+    ///   sees a failed response, not a short one;
+    /// - closes the connection at once when the request was read to its
+    ///   end and nothing more is pending; otherwise shuts down its sending
+    ///   side and drains what the peer still sends (bounded by
+    ///   [`drain_timeout`](Config::drain_timeout) and
+    ///   [`drain_limit`](Config::drain_limit)) before closing, since
+    ///   closing with unread input would send a reset.
+    ///
+    /// A request the handler moved elsewhere (another task) is finished
+    /// when it is dropped there. Fails at once if the runtime cannot spawn
+    /// (see [`Runtime::check`]) or after [`next`](Server::next) was used,
+    /// and if the listener cannot join the runtime's reactor; otherwise
+    /// returns `Ok(())` once stopped.
+    pub async fn run_until<H, F, S>(mut self, handler: H, signal: S) -> io::Result<()>
+    where
+        H: Fn(Request<R>) -> F + Send + Sync + 'static,
+        F: Future<Output = io::Result<()>> + Send + 'static,
+        S: Future,
+    {
+        self.runtime.check()?;
+        if self.took {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run after next: requests are already taken one by one",
+            ));
+        }
+        let shared = Arc::clone(&self.shared);
+        if let Some(mut bound) = self.bound.take()
+            && !shared.stopping()
+        {
+            let listener = match bound.registered() {
+                Ok(listener) => listener,
+                Err(e) => {
+                    shared.shutdown::<R>();
+                    return Err(e);
+                }
+            };
+            shared.set_accepting(true);
+            log::info!("listening on {}", self.local);
+            let handler = Arc::new(handler);
+            let spawn = |(slot, stream, peer): Accepted<R>| {
+                let watch = shared.watch();
+                let id = request::handback_id();
+                let task = serve(
+                    stream,
+                    peer,
+                    slot,
+                    Arc::clone(&self.config),
+                    Arc::clone(&handler),
+                    self.runtime.clone(),
+                    id,
+                );
+                self.runtime.spawn(async move {
+                    // The whole task runs as its connection's (see
+                    // `Handback`), and gives up when the shutdown is
+                    // forced: the request its handler held then closes.
+                    let mut task = pin!(Some(task));
+                    poll_fn(|cx| {
+                        rt::polling::<R, _>(id, || {
+                            if watch.poll_forced(cx).is_ready() {
+                                task.set(None);
+                                drop(rt::take_returned::<R>());
+                                return Poll::Ready(());
+                            }
+                            task.as_mut()
+                                .as_pin_mut()
+                                .map_or(Poll::Ready(()), |t| t.poll(cx))
+                        })
+                    })
+                    .await;
+                });
+            };
+            let accept_loop = async {
+                while let Some(conn) = accept_one::<R>(&shared, listener).await {
+                    spawn(conn);
+                }
+            };
+            if let Either::Right(_) = race(accept_loop, signal).await {
+                shared.shutdown::<R>();
+            }
+            // Connections the kernel completed before shutdown are taken
+            // and served rather than reset when the listener closes.
+            backlog::<R>(&shared, listener, spawn).await;
+            drop(bound);
+            shared.set_accepting(false);
+        }
+        shared.shutdown::<R>();
+        if shared.wait_stopped::<R>().await {
+            log::info!("stopped");
+        }
+        Ok(())
+    }
+
+    /// Stops accepting, closes the listener (answering connections still in
+    /// its backlog with `503`), and waits for the requests handed out by
+    /// [`next`](Server::next) to finish, for at most
+    /// [`shutdown_timeout`](Config::shutdown_timeout). Returns whether they
+    /// all finished in time.
+    pub async fn close(mut self) -> bool {
+        self.shared.shutdown::<R>();
+        self.release().await;
+        self.shared.wait_stopped::<R>().await
+    }
+}
+
+impl<R: Runtime> Drop for Server<R> {
+    fn drop(&mut self) {
+        // A dropped server must not leave connections waiting for it.
+        self.shared.shutdown::<R>();
+    }
+}
+
+/// One connection's task under [`Server::run_until`]: reads the head, runs
+/// the handler, ends the connection as it came out. It runs as connection
+/// `id`'s (see [`Handback`](crate::Handback)), so that a request its
+/// handler drops (when it returns, fails or panics) hands its connection
+/// back here.
+///
+/// One `async fn` whose big futures (reading the head, the handler's) are
+/// awaited in place: helper `async fn`s would copy each into their own
+/// state, and this task's size is what the runtime allocates per
+/// connection.
+async fn serve<R, H, F>(
+    stream: R::Stream,
+    peer: Addr,
+    slot: Slot,
+    config: Arc<Config>,
+    handler: Arc<H>,
+    runtime: R,
+    id: u64,
+) where
+    R: Runtime,
+    H: Fn(Request<R>) -> F + Send + Sync + 'static,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let read = request::read_head(stream, peer.clone(), slot, &config, &runtime);
+    let Some(mut req) = read.await else {
+        return;
+    };
+    req.hand_back_to(id);
+    let result = match catch_unwind(AssertUnwindSafe(|| handler(req))) {
+        Ok(fut) => {
+            let mut handled = pin!(Some(fut));
+            poll_fn(|cx| {
+                let Some(fut) = handled.as_mut().as_pin_mut() else {
+                    return Poll::Ready(Ok(Ok(())));
+                };
+                let polled = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(out)) => Ok(out),
+                    Err(panic) => Err(panic),
+                };
+                // Dropped now, so that a request it holds is handed back.
+                handled.set(None);
+                Poll::Ready(polled)
+            })
+            .await
+        }
+        Err(panic) => Err(panic),
+    };
+    let returned = rt::take_returned::<R>();
+    let outcome = {
+        let described;
+        let what: &dyn std::fmt::Display = match &returned {
+            Some(r) => {
+                described = r.describe();
+                &described
+            }
+            None => &"(a request that outlived its handler)",
+        };
+        match result {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(e)) => {
+                log::error!("{peer}: handler failed on {what}: {e}");
+                Outcome::Failed
+            }
+            Err(panic) => {
+                log::error!(
+                    "{peer}: handler panicked on {what}: {}",
+                    panic_message(&*panic)
+                );
+                Outcome::Failed
+            }
+        }
+    };
+    if let Some(mut returned) = returned {
+        let _ = returned.conn.complete(outcome, &peer).await;
+    }
+}
