@@ -1,11 +1,14 @@
 //! Serve SCGI on async-std or smol: TCP (IPv4, IPv6) or Unix sockets, one
 //! task per connection.
 //!
-//! This crate owns sockets, tasks and timers; the protocol (decoding the
-//! header netstring, counting the body, writing `Status:` heads) is
+//! This crate binds [`scgi_async`], the async server every runtime crate
+//! shares, to `async-io` sockets and timers and to any executor
+//! ([`AsyncIo`], with a [`Spawn`]er). The protocol (decoding the header
+//! netstring, counting the body, writing `Status:` heads) is
 //! [`scgi_proto`]'s, and so is every decision about a connection's life
 //! (which deadline applies, what to answer, when to drain):
-//! [`scgi_proto::server::Connection`], which this crate drives. The API is `scgi-blocking`'s, made async: open
+//! [`scgi_proto::server::Connection`]. The API is `scgi-blocking`'s, made
+//! async, and the same as `scgi-tokio`'s: open
 //! ([`Server::bind_tcp`], [`Server::bind_unix`], [`Server::from_listener`]),
 //! [`next`](Server::next), [`run`](Server::run), [`close`](Server::close),
 //! and [`write_status_ok_text_content`](Request::write_status_ok_text_content).
@@ -112,10 +115,10 @@
 //! [`workers`](Config::workers) count is ignored here: every connection is
 //! a task of its own, and the executor decides how many threads run them.
 //!
-//! - **Concurrency**: an acceptor and a task per connection; at most
+//! - **Concurrency**: a task per connection; at most
 //!   [`max_connections`](Config::max_connections) open connections,
-//!   counting requests queued for [`Server::next`] and upgraded ones (the
-//!   rest wait in the kernel's backlog).
+//!   counting requests handed out by [`Server::next`] and upgraded ones
+//!   (the rest wait in the kernel's backlog).
 //! - **Timeouts**: the whole head within
 //!   [`head_timeout`](Config::head_timeout) (slowloris defence; `408`),
 //!   each body read within [`body_timeout`](Config::body_timeout), each
@@ -140,8 +143,9 @@
 //! - **Shutdown**: a [`ShutdownHandle`] (from any task or thread) or a
 //!   future ([`Server::run_until`]) stops accepting, serves what was
 //!   already accepted, and waits up to
-//!   [`shutdown_timeout`](Config::shutdown_timeout); past it, connections
-//!   are shut down and their tasks cancelled.
+//!   [`shutdown_timeout`](Config::shutdown_timeout); past it, the
+//!   remaining connections' tasks are cancelled and their connections
+//!   closed.
 //!
 //! Diagnostics go through the [`log`](https://docs.rs/log) facade: `warn`
 //! for bad requests, `error` for failed handlers and accept errors, `debug`
@@ -149,7 +153,9 @@
 //!
 //! # One at a time
 //!
-//! [`Server::next`] hands out requests to the caller's task:
+//! [`Server::next`] hands out requests to the caller's task (reading each
+//! head there); closing the server answers connections still in the
+//! listen backlog with `503`:
 //!
 //! ```no_run
 //! use futures_lite::AsyncWriteExt;
@@ -159,7 +165,7 @@
 //! while let Some(mut req) = server.next(None).await? {
 //!     req.write_status_ok_text_content("text/plain").await?;
 //!     req.write_all(b"hello").await?;
-//! } // dropping the request sends the response and closes the connection
+//! } // a dropped request finishes in a task of its own
 //! # Ok(())
 //! # })
 //! # }

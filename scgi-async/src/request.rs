@@ -781,8 +781,8 @@ impl<R: Runtime> Drop for Request<R> {
         // finishes by itself.
         let returned = match self.handback {
             Some(id) => match rt::hand_back(id, returned) {
-                Ok(()) => return,
-                Err(returned) => returned,
+                None => return,
+                Some(returned) => returned,
             },
             None => returned,
         };

@@ -171,9 +171,9 @@ pub(crate) fn polling<R: Runtime, T>(id: u64, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// Offers a dropped request's connection to its task: `Ok` if the task is
-/// polling on this thread and took it, else it comes back.
-pub(crate) fn hand_back<R: Runtime>(id: u64, returned: Returned<R>) -> Result<(), Returned<R>> {
+/// Offers a dropped request's connection to its task: `None` if the task
+/// is polling on this thread and took it, else it comes back.
+pub(crate) fn hand_back<R: Runtime>(id: u64, returned: Returned<R>) -> Option<Returned<R>> {
     let mut returned = Some(returned);
     let _ = R::handback().try_with(|h| {
         if h.polling.get() == Some(id)
@@ -183,7 +183,7 @@ pub(crate) fn hand_back<R: Runtime>(id: u64, returned: Returned<R>) -> Result<()
             *slot = returned.take();
         }
     });
-    returned.map_or(Ok(()), Err)
+    returned
 }
 
 /// The connection handed back during the last poll, if any.
