@@ -199,43 +199,6 @@ fn upgraded_error() -> io::Error {
     )
 }
 
-/// One write (vectored) to the socket under the write deadline: armed when
-/// a write first has to wait, and checked before the write is retried, so
-/// that the few bytes a stalled peer's socket takes when the timer wakes
-/// the task do not count as progress (see [`Connection::write_deadline`]).
-fn poll_send<R: Runtime>(
-    stream: &mut R::Stream,
-    timer: &mut Timer<R>,
-    life: &mut Connection<Instant>,
-    cx: &mut Context<'_>,
-    bufs: &[IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    let timed_out = || {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the peer accepted no response data within the write timeout",
-        )
-    };
-    if timer.passed(cx) {
-        return Poll::Ready(Err(timed_out()));
-    }
-    let Poll::Ready(result) = stream.poll_write_vectored(cx, bufs) else {
-        if timer.pending(cx, || life.write_deadline(R::now())) {
-            return Poll::Ready(Err(timed_out()));
-        }
-        return Poll::Pending;
-    };
-    timer.done();
-    Poll::Ready(match result {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => {
-            life.sent();
-            Ok(n)
-        }
-        Err(e) => Err(e),
-    })
-}
-
 /// Reads a connection's head under the head deadline. A refused or
 /// stalled head is answered and the connection ended as its
 /// [`Connection`] says; then, as for a connection closed before its first
@@ -350,6 +313,44 @@ impl<R: Runtime> Conn<R> {
         })
     }
 
+    /// One write to the socket: what is buffered, then `extra`, in one
+    /// vectored write, under the write deadline. The deadline is armed when
+    /// a write first has to wait, and checked before the write is retried,
+    /// so that the few bytes a stalled peer's socket takes when the timer
+    /// wakes the task do not count as progress (see
+    /// [`Connection::write_deadline`]).
+    fn poll_send(&mut self, cx: &mut Context<'_>, extra: &[u8]) -> Poll<io::Result<usize>> {
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer accepted no response data within the write timeout",
+            )
+        };
+        if self.write_timer.passed(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        let bufs = [IoSlice::new(self.out.pending()), IoSlice::new(extra)];
+        let Poll::Ready(result) = self.stream.poll_write_vectored(cx, &bufs) else {
+            let life = &self.life;
+            if self
+                .write_timer
+                .pending(cx, || life.write_deadline(R::now()))
+            {
+                return Poll::Ready(Err(timed_out()));
+            }
+            return Poll::Pending;
+        };
+        self.write_timer.done();
+        Poll::Ready(match result {
+            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                self.life.sent();
+                Ok(n)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         if self.forced() {
             return Poll::Ready(Err(aborted()));
@@ -365,14 +366,7 @@ impl<R: Runtime> Conn<R> {
                 return Poll::Ready(Ok(data.len()));
             }
             // What is buffered and what does not fit leave in one write.
-            let bufs = [IoSlice::new(self.out.pending()), IoSlice::new(data)];
-            let n = ready!(poll_send(
-                &mut self.stream,
-                &mut self.write_timer,
-                &mut self.life,
-                cx,
-                &bufs
-            ))?;
+            let n = ready!(self.poll_send(cx, data))?;
             if n < pending {
                 self.out.consume(n);
                 continue;
@@ -386,14 +380,7 @@ impl<R: Runtime> Conn<R> {
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.out.is_empty() {
-            let bufs = [IoSlice::new(self.out.pending())];
-            let n = ready!(poll_send(
-                &mut self.stream,
-                &mut self.write_timer,
-                &mut self.life,
-                cx,
-                &bufs
-            ))?;
+            let n = ready!(self.poll_send(cx, &[]))?;
             self.out.consume(n);
         }
         Poll::Ready(Ok(()))
@@ -841,6 +828,12 @@ impl<R: Runtime> Upgraded<R> {
         } = self;
         drop(slot);
         Ok((stream, leftover))
+    }
+
+    /// How many bytes a read into a buffer of `room` bytes may take.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_limit(&self, room: usize) -> usize {
+        room
     }
 
     /// Reads the leftover bytes first, then the socket's.
