@@ -399,7 +399,7 @@ impl<R: Runtime> Server<R> {
             log::info!("listening on {}", self.local);
             let handler = Arc::new(handler);
             let spawn = |(slot, stream, peer): Accepted<R>| {
-                let watch = shared.watch();
+                let mut watch = shared.watch();
                 let id = request::handback_id();
                 let task = serve(
                     stream,

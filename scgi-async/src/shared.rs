@@ -148,6 +148,7 @@ impl Shared {
         Watch {
             shared: Arc::clone(self),
             index,
+            registered: None,
         }
     }
 
@@ -240,29 +241,37 @@ impl Drop for Slot {
 pub(crate) struct Watch {
     shared: Arc<Shared>,
     index: usize,
+    /// The waker registered last: while it is the task's, polls take no
+    /// lock.
+    registered: Option<Waker>,
 }
 
 impl Watch {
     /// Ready once the shutdown is forced.
-    pub(crate) fn poll_forced(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_forced(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.shared.is_forced() {
             return Poll::Ready(());
+        }
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
         }
         let mut st = self.shared.lock();
         if self.shared.is_forced() {
             return Poll::Ready(());
         }
-        let slot = &mut st.tasks[self.index];
-        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *slot = Some(cx.waker().clone());
-        }
+        st.tasks[self.index] = Some(cx.waker().clone());
+        self.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }
 
 impl Watch {
     /// Runs `task` until it ends or the shutdown is forced.
-    pub(crate) async fn guard<F: Future<Output = ()>>(self, task: F) {
+    pub(crate) async fn guard<F: Future<Output = ()>>(mut self, task: F) {
         let task = pin!(task);
         let _ = crate::rt::race(task, poll_fn(|cx| self.poll_forced(cx))).await;
     }
