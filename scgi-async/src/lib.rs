@@ -35,7 +35,7 @@
 //! }));
 //!
 //! let mut conn = tokio::net::TcpStream::connect(addr).await?;
-//! conn.write_all(&scgi_proto::encode_request_to_vec(&[], b"")?).await?;
+//! conn.write_all(&scgi_proto::encode_request_to_vec(&[("REQUEST_URI", "/")], b"")?).await?;
 //! let mut response = String::new();
 //! conn.read_to_string(&mut response).await?;
 //! assert_eq!(response, "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nhello");
