@@ -22,7 +22,7 @@ use scgi_proto::server::{Config, Outcome};
 
 use crate::request::{self, Request};
 use crate::rt::{self, Accept, Either, Runtime, race};
-use crate::shared::{Shared, ShutdownHandle, Slot};
+use crate::shared::{Shared, ShutdownHandle, Slot, Watch};
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
     panic
@@ -399,36 +399,15 @@ impl<R: Runtime> Server<R> {
             log::info!("listening on {}", self.local);
             let handler = Arc::new(handler);
             let spawn = |(slot, stream, peer): Accepted<R>| {
-                let mut watch = shared.watch();
-                let id = request::handback_id();
-                let task = serve(
+                self.runtime.spawn(serve(
                     stream,
                     peer,
                     slot,
                     Arc::clone(&self.config),
                     Arc::clone(&handler),
                     self.runtime.clone(),
-                    id,
-                );
-                self.runtime.spawn(async move {
-                    // The whole task runs as its connection's (see
-                    // `Handback`), and gives up when the shutdown is
-                    // forced: the request its handler held then closes.
-                    let mut task = pin!(Some(task));
-                    poll_fn(|cx| {
-                        rt::polling::<R, _>(id, || {
-                            if watch.poll_forced(cx).is_ready() {
-                                task.set(None);
-                                drop(rt::take_returned::<R>());
-                                return Poll::Ready(());
-                            }
-                            task.as_mut()
-                                .as_pin_mut()
-                                .map_or(Poll::Ready(()), |t| t.poll(cx))
-                        })
-                    })
-                    .await;
-                });
+                    shared.watch(),
+                ));
             };
             let accept_loop = async {
                 while let Some(conn) = accept_one::<R>(&shared, listener).await {
@@ -471,14 +450,16 @@ impl<R: Runtime> Drop for Server<R> {
 }
 
 /// One connection's task under [`Server::run_until`]: reads the head, runs
-/// the handler, ends the connection as it came out. It runs as connection
-/// `id`'s (see [`Handback`](crate::Handback)), so that a request its
-/// handler drops (when it returns, fails or panics) hands its connection
-/// back here.
+/// the handler, ends the connection as it came out; gives up when the
+/// shutdown is forced. The handler runs (and its future is dropped) as the
+/// task of connection `id` (see [`Handback`](crate::Handback)), so that
+/// the request it drops (when it returns, fails, panics or is cancelled)
+/// hands its connection back here.
 ///
-/// One `async fn` whose big futures (reading the head, the handler's) are
-/// awaited in place: helper `async fn`s would copy each into their own
-/// state, and this task's size is what the runtime allocates per
+/// The big futures (reading the head, the handler's, ending) are pinned
+/// here once, in place, and polled by [`Watch::or_forced`] through a
+/// reference: moving them into helper futures would copy each into the
+/// helper's state, and this task's size is what the runtime allocates per
 /// connection.
 async fn serve<R, H, F>(
     stream: R::Stream,
@@ -487,36 +468,63 @@ async fn serve<R, H, F>(
     config: Arc<Config>,
     handler: Arc<H>,
     runtime: R,
-    id: u64,
+    mut watch: Watch,
 ) where
     R: Runtime,
     H: Fn(Request<R>) -> F + Send + Sync + 'static,
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
-    let read = request::read_head(stream, peer.clone(), slot, &config, &runtime);
-    let Some(mut req) = read.await else {
+    let read = pin!(request::read_head(
+        stream,
+        peer.clone(),
+        slot,
+        &config,
+        &runtime
+    ));
+    let Some(Some(mut req)) = watch.or_forced(read).await else {
         return;
     };
+    let id = request::handback_id();
     req.hand_back_to(id);
-    let result = match catch_unwind(AssertUnwindSafe(|| handler(req))) {
-        Ok(fut) => {
-            let mut handled = pin!(Some(fut));
-            poll_fn(|cx| {
-                let Some(fut) = handled.as_mut().as_pin_mut() else {
-                    return Poll::Ready(Ok(Ok(())));
-                };
-                let polled = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(out)) => Ok(out),
-                    Err(panic) => Err(panic),
-                };
-                // Dropped now, so that a request it holds is handed back.
-                handled.set(None);
-                Poll::Ready(polled)
-            })
-            .await
+    let result = {
+        let mut handled = pin!(None);
+        let made = rt::polling::<R, _>(id, || {
+            catch_unwind(AssertUnwindSafe(|| handled.set(Some(handler(req)))))
+        });
+        let ran = match made {
+            Ok(()) => {
+                let run = poll_fn(|cx| {
+                    let polled = rt::polling::<R, _>(id, || {
+                        let fut = handled.as_mut().as_pin_mut()?;
+                        let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+                        if !matches!(polled, Ok(Poll::Pending)) {
+                            // Dropped now, so that a request it holds is
+                            // handed back.
+                            handled.set(None);
+                        }
+                        Some(polled)
+                    });
+                    match polled {
+                        None => Poll::Ready(Ok(Ok(()))),
+                        Some(Ok(Poll::Pending)) => Poll::Pending,
+                        Some(Ok(Poll::Ready(out))) => Poll::Ready(Ok(out)),
+                        Some(Err(panic)) => Poll::Ready(Err(panic)),
+                    }
+                });
+                watch.or_forced(pin!(run)).await
+            }
+            Err(panic) => Some(Err(panic)),
+        };
+        match ran {
+            Some(result) => result,
+            None => {
+                // Forced: the handler's future goes, and the connection
+                // its request hands back closes without a word.
+                rt::polling::<R, _>(id, || handled.set(None));
+                drop(rt::take_returned::<R>());
+                return;
+            }
         }
-        Err(panic) => Err(panic),
     };
     let returned = rt::take_returned::<R>();
     let outcome = {
@@ -544,6 +552,8 @@ async fn serve<R, H, F>(
         }
     };
     if let Some(mut returned) = returned {
-        let _ = returned.conn.complete(outcome, &peer).await;
+        let _ = watch
+            .or_forced(pin!(returned.conn.complete(outcome, &peer)))
+            .await;
     }
 }

@@ -4,7 +4,7 @@
 //! connection once the lists have grown to the server's peak.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -272,8 +272,17 @@ impl Watch {
 impl Watch {
     /// Runs `task` until it ends or the shutdown is forced.
     pub(crate) async fn guard<F: Future<Output = ()>>(mut self, task: F) {
-        let task = pin!(task);
-        let _ = crate::rt::race(task, poll_fn(|cx| self.poll_forced(cx))).await;
+        let _ = self.or_forced(pin!(task)).await;
+    }
+
+    /// Polls `fut` (pinned by the caller, in place) until it completes
+    /// (`Some`) or the shutdown is forced (`None`).
+    pub(crate) async fn or_forced<F: Future>(&mut self, mut fut: Pin<&mut F>) -> Option<F::Output> {
+        poll_fn(|cx| match fut.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(Some(out)),
+            Poll::Pending => self.poll_forced(cx).map(|()| None),
+        })
+        .await
     }
 }
 
