@@ -153,9 +153,9 @@
 //!
 //! # One at a time
 //!
-//! [`Server::next`] hands out requests to the caller's task (reading each
-//! head there); closing the server answers connections still in the
-//! listen backlog with `503`:
+//! [`Server::next`] hands out requests to the caller's task (an acceptor
+//! task reads their heads); closing the server answers those queued and
+//! not taken with `503`:
 //!
 //! ```no_run
 //! use futures_lite::AsyncWriteExt;

@@ -68,6 +68,7 @@
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod io;
+mod queue;
 mod request;
 mod rt;
 mod server;

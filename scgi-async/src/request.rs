@@ -81,6 +81,9 @@ pub struct Request<R: Runtime> {
     /// whose task takes the request back when it is dropped there (see
     /// [`Handback`](crate::Handback)).
     handback: Option<u64>,
+    /// Queued for [`Server::next`](crate::Server::next) and not taken:
+    /// dropped so, it is answered `503`.
+    queued: bool,
 }
 
 /// The live half of a request: the socket, the lifecycle that decides
@@ -225,6 +228,7 @@ pub(crate) async fn read_head<R: Runtime>(
                     rest: BytesMut::new(),
                     peer,
                     handback: None,
+                    queued: false,
                 });
             }
             HeadStep::End(end) => break end,
@@ -476,24 +480,6 @@ pub(crate) fn handback_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Ends an accepted connection whose request will never be served (the
-/// server closed with it in the backlog): `503`, then a drain.
-pub(crate) fn refuse<R: Runtime>(
-    stream: R::Stream,
-    peer: Addr,
-    slot: Slot,
-    config: &Config,
-    runtime: &R,
-) {
-    let conn = Conn::new(
-        stream,
-        Connection::new(config, R::now()),
-        slot,
-        runtime.clone(),
-    );
-    conn.finish_apart(Outcome::Unserved, peer);
-}
-
 impl<R: Runtime> Request<R> {
     /// The request's headers: the CGI variables the web server sent, with
     /// typed accessors ([`method`](Headers::method),
@@ -522,6 +508,12 @@ impl<R: Runtime> Request<R> {
     #[must_use]
     pub fn peer_addr(&self) -> &Addr {
         &self.peer
+    }
+
+    /// Marks the request as waiting in [`Server::next`](crate::Server::next)'s
+    /// queue, or taken from it.
+    pub(crate) fn set_queued(&mut self, queued: bool) {
+        self.queued = queued;
     }
 
     /// Names the connection task (`id`, from [`handback_id`]) that takes
@@ -753,7 +745,9 @@ impl<R: Runtime> Drop for Request<R> {
         let Some(conn) = self.release() else {
             return;
         };
-        let outcome = if std::thread::panicking() {
+        let outcome = if self.queued {
+            Outcome::Unserved
+        } else if std::thread::panicking() {
             Outcome::Failed
         } else {
             Outcome::Done

@@ -8,8 +8,8 @@ use std::marker::PhantomData;
 use std::net::ToSocketAddrs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 #[cfg(unix)]
@@ -20,6 +20,7 @@ use scgi_net::{Addr, Listener, TcpOptions};
 use scgi_net::{SocketFile, UnixOptions};
 use scgi_proto::server::{Config, Outcome};
 
+use crate::queue::Queue;
 use crate::request::{self, Request};
 use crate::rt::{self, Accept, Either, Runtime, race};
 use crate::shared::{Shared, ShutdownHandle, Slot, Watch};
@@ -55,17 +56,37 @@ impl<R: Runtime> Bound<R> {
 /// An accepted connection.
 type Accepted<R> = (Slot, <R as Runtime>::Stream, Addr);
 
+/// A listener's `poll_accept`.
+trait Listen<R: Runtime>: Fn(&mut Context<'_>) -> Poll<io::Result<(R::Stream, Addr)>> {}
+
+impl<R: Runtime, F> Listen<R> for F where
+    F: Fn(&mut Context<'_>) -> Poll<io::Result<(R::Stream, Addr)>>
+{
+}
+
+/// The listener behind [`Server::next`]: its acceptor task's, until the
+/// server closes it (a dropped server stops accepting at once).
+type SharedListener<R> = Arc<Mutex<Option<<R as Runtime>::Listener>>>;
+
+/// What [`Server::next`] uses: its queue, and its acceptor's listener
+/// (none if the server was closed before the first call).
+type Next<R> = (Arc<Queue<R>>, Option<SharedListener<R>>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Accepts the next connection under the connection cap; `None` once
 /// shutdown starts. Accept errors are logged and retried with a backoff
 /// (EMFILE and the like would otherwise spin).
 async fn accept_one<R: Runtime>(
     shared: &Arc<Shared>,
-    listener: &R::Listener,
+    listener: &impl Listen<R>,
 ) -> Option<Accepted<R>> {
     let mut backoff = Duration::ZERO;
     loop {
         let slot = poll_fn(|cx| shared.poll_acquire(cx)).await?;
-        let accepted = poll_fn(|cx| match listener.poll_accept(cx) {
+        let accepted = poll_fn(|cx| match listener(cx) {
             Poll::Ready(accepted) => Poll::Ready(Some(accepted)),
             Poll::Pending => shared.poll_stop(cx).map(|()| None),
         });
@@ -98,11 +119,11 @@ async fn accept_one<R: Runtime>(
 /// (accepted without waiting).
 async fn backlog<R: Runtime>(
     shared: &Arc<Shared>,
-    listener: &R::Listener,
+    listener: &impl Listen<R>,
     mut each: impl FnMut(Accepted<R>),
 ) {
     while let Some(slot) = shared.try_acquire() {
-        match poll_fn(|cx| Poll::Ready(listener.poll_accept(cx))).await {
+        match poll_fn(|cx| Poll::Ready(listener(cx))).await {
             Poll::Ready(Ok((stream, peer))) => each((slot, stream, peer)),
             _ => break,
         }
@@ -132,8 +153,9 @@ pub struct Server<R: Runtime> {
     local: Addr,
     bound: Option<Bound<R>>,
     runtime: R,
-    /// Whether [`next`](Server::next) took requests (`run` then refuses).
-    took: bool,
+    /// Once [`next`](Server::next) is used: its queue, and its acceptor's
+    /// listener (`run` then refuses).
+    queue: Option<Next<R>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Server<R> {
@@ -221,7 +243,7 @@ impl<R: Runtime> Server<R> {
                 _file: file,
             }),
             runtime: R::default(),
-            took: false,
+            queue: None,
         })
     }
 
@@ -268,63 +290,52 @@ impl<R: Runtime> Server<R> {
         }
     }
 
-    /// Closes the listener; connections the kernel completed before are
-    /// answered `503` rather than reset.
-    async fn release(&mut self) {
-        let Some(mut bound) = self.bound.take() else {
-            return;
-        };
-        if let Some(listener) = bound.registered.as_ref() {
-            backlog::<R>(&self.shared, listener, |(slot, stream, peer)| {
-                request::refuse(stream, peer, slot, &self.config, &self.runtime);
-            })
-            .await;
-        }
-        bound.idle = None;
-    }
-
     /// Waits for the next request and returns it with its head read and
     /// validated; the body is left to read from the [`Request`].
     ///
     /// Waits at most `timeout` (`None`: until a request arrives or the
     /// server shuts down), and returns `Ok(None)` when it passes, or once
-    /// the server is shut down (the listener is then closed, and
-    /// connections still in its backlog are answered `503`). Malformed
-    /// requests are answered (400, 413, 431) and skipped; connections
-    /// closed before their first byte are skipped quietly. Fails if the
-    /// listener cannot join the runtime's reactor, or the runtime cannot
-    /// spawn (see [`Runtime::check`]).
+    /// the server is shut down and no accepted connection is left.
+    /// Malformed requests are answered (400, 413, 431) and skipped;
+    /// connections closed before their first byte are skipped quietly.
     ///
-    /// The head is read here, under
-    /// [`head_timeout`](Config::head_timeout) (not `timeout`), so a slow
-    /// client delays this call by up to that long; [`run`](Server::run)
-    /// reads heads in each connection's task instead. A request finishes
-    /// when dropped (in a task of its own) or with [`Request::finish`].
+    /// The first call spawns an acceptor task; heads are read by each
+    /// connection's task, so a slow client does not delay this call, and
+    /// dropping its future (a `select`, a timeout) loses no request. A
+    /// request finishes when dropped (in a task of its own) or with
+    /// [`Request::finish`]. Fails if the runtime cannot spawn (see
+    /// [`Runtime::check`]) or the listener cannot join its reactor.
     pub async fn next(&mut self, timeout: Option<Duration>) -> io::Result<Option<Request<R>>> {
         self.runtime.check()?;
-        self.took = true;
         let deadline = timeout.map(|t| R::now() + t);
-        loop {
-            if self.shared.stopping() {
-                self.release().await;
-                return Ok(None);
+        if self.queue.is_none() {
+            let queue = Queue::new();
+            let mut listener = None;
+            if let Some(bound) = self.bound.as_mut()
+                && !self.shared.stopping()
+            {
+                bound.registered()?;
+                let shared_listener = Arc::new(Mutex::new(bound.registered.take()));
+                self.shared.set_accepting(true);
+                log::info!("listening on {}", self.local);
+                self.runtime.spawn(acceptor(
+                    Arc::clone(&self.shared),
+                    Arc::clone(&shared_listener),
+                    Arc::clone(&self.config),
+                    self.runtime.clone(),
+                    Arc::clone(&queue),
+                ));
+                listener = Some(shared_listener);
+            } else {
+                queue.accepted_all();
             }
-            let Some(bound) = self.bound.as_mut() else {
-                return Ok(None);
-            };
-            let listener = bound.registered()?;
-            let accept = accept_one::<R>(&self.shared, listener);
-            let Some(accepted) = rt::within::<R, _>(deadline, accept).await else {
-                return Ok(None);
-            };
-            let Some((slot, stream, peer)) = accepted else {
-                continue;
-            };
-            let read = request::read_head(stream, peer, slot, &self.config, &self.runtime);
-            if let Some(req) = read.await {
-                return Ok(Some(req));
-            }
+            self.queue = Some((queue, listener));
         }
+        let Some((queue, _)) = &self.queue else {
+            return Ok(None);
+        };
+        let pop = poll_fn(|cx| queue.poll_pop(cx));
+        Ok(rt::within::<R, _>(deadline, pop).await.flatten())
     }
 
     /// Serves requests with `handler`, one task per connection, until the
@@ -378,7 +389,7 @@ impl<R: Runtime> Server<R> {
         S: Future,
     {
         self.runtime.check()?;
-        if self.took {
+        if self.queue.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "run after next: requests are already taken one by one",
@@ -410,7 +421,8 @@ impl<R: Runtime> Server<R> {
                 ));
             };
             let accept_loop = async {
-                while let Some(conn) = accept_one::<R>(&shared, listener).await {
+                let listener = |cx: &mut Context<'_>| listener.poll_accept(cx);
+                while let Some(conn) = accept_one::<R>(&shared, &listener).await {
                     spawn(conn);
                 }
             };
@@ -419,7 +431,12 @@ impl<R: Runtime> Server<R> {
             }
             // Connections the kernel completed before shutdown are taken
             // and served rather than reset when the listener closes.
-            backlog::<R>(&shared, listener, spawn).await;
+            backlog::<R>(
+                &shared,
+                &|cx: &mut Context<'_>| listener.poll_accept(cx),
+                spawn,
+            )
+            .await;
             drop(bound);
             shared.set_accepting(false);
         }
@@ -430,23 +447,76 @@ impl<R: Runtime> Server<R> {
         Ok(())
     }
 
-    /// Stops accepting, closes the listener (answering connections still in
-    /// its backlog with `503`), and waits for the requests handed out by
-    /// [`next`](Server::next) to finish, for at most
-    /// [`shutdown_timeout`](Config::shutdown_timeout). Returns whether they
-    /// all finished in time.
+    /// Stops accepting, answers the requests queued for
+    /// [`next`](Server::next) but not taken with `503` (call `next` until
+    /// it returns `None` first to serve them), as it does the connections
+    /// still in the listen backlog, and waits for the requests handed out
+    /// to finish, for at most [`shutdown_timeout`](Config::shutdown_timeout).
+    /// Returns whether they all finished in time.
     pub async fn close(mut self) -> bool {
         self.shared.shutdown::<R>();
-        self.release().await;
+        self.bound = None;
+        if let Some((queue, _)) = &self.queue {
+            queue.close();
+        }
         self.shared.wait_stopped::<R>().await
     }
 }
 
 impl<R: Runtime> Drop for Server<R> {
     fn drop(&mut self) {
-        // A dropped server must not leave connections waiting for it.
+        // A dropped server must not leave connections waiting for it, nor
+        // accept more.
         self.shared.shutdown::<R>();
+        if let Some((queue, listener)) = &self.queue {
+            if let Some(listener) = listener {
+                lock(listener).take();
+            }
+            queue.close();
+        }
     }
+}
+
+/// The acceptor behind [`Server::next`]: a task per connection reads its
+/// head and queues the request. Once the server shuts down, the
+/// connections the kernel had completed are taken too (and, the queue
+/// being closed, answered `503`).
+async fn acceptor<R: Runtime>(
+    shared: Arc<Shared>,
+    listener: SharedListener<R>,
+    config: Arc<Config>,
+    runtime: R,
+    queue: Arc<Queue<R>>,
+) {
+    // A listener the server closed accepts nothing, and the server
+    // closes it only after starting the shutdown, which ends the loop.
+    let poll = |cx: &mut Context<'_>| match &*lock(&listener) {
+        Some(l) => l.poll_accept(cx),
+        None => Poll::Pending,
+    };
+    let start = |(slot, stream, peer): Accepted<R>| {
+        let reading = queue.reading();
+        let queue = Arc::clone(&queue);
+        let config = Arc::clone(&config);
+        let task_runtime = runtime.clone();
+        let watch = shared.watch();
+        runtime.spawn(watch.guard(async move {
+            if let Some(req) = request::read_head(stream, peer, slot, &config, &task_runtime).await
+            {
+                // Given back when the queue is closed: dropped, it is
+                // answered 503.
+                drop(queue.push(req));
+            }
+            drop(reading);
+        }));
+    };
+    while let Some(conn) = accept_one::<R>(&shared, &poll).await {
+        start(conn);
+    }
+    backlog::<R>(&shared, &poll, start).await;
+    lock(&listener).take();
+    shared.set_accepting(false);
+    queue.accepted_all();
 }
 
 /// One connection's task under [`Server::run_until`]: reads the head, runs
