@@ -307,7 +307,8 @@ impl<R: Runtime> Server<R> {
     /// [`Runtime::check`]) or the listener cannot join its reactor.
     pub async fn next(&mut self, timeout: Option<Duration>) -> io::Result<Option<Request<R>>> {
         self.runtime.check()?;
-        let deadline = timeout.map(|t| R::now() + t);
+        // A timeout the clock cannot hold waits forever, as `None` does.
+        let deadline = timeout.and_then(|t| R::now().checked_add(t));
         if self.queue.is_none() {
             let queue = Queue::new();
             let mut listener = None;

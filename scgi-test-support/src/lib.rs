@@ -291,6 +291,7 @@ macro_rules! __every_scenario {
                 eof_mid_body_400,
                 body_idle_timeout_408,
                 trickling_body_408,
+                huge_timeouts_never_panic,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,

@@ -513,6 +513,31 @@ pub fn eof_mid_body_400(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// Every timeout set to `Duration::MAX` (a natural way to say "never")
+/// means never and panics nowhere (issue 14: `Instant::now() + timeout`
+/// overflowed): requests are served, bodies read, and stopping returns.
+pub fn huge_timeouts_never_panic(h: &Harness<'_>) {
+    let config = test_config()
+        .with_head_timeout(Duration::MAX)
+        .with_body_timeout(Duration::MAX)
+        .with_write_timeout(Duration::MAX)
+        .with_drain_timeout(Duration::MAX)
+        .with_shutdown_timeout(Duration::MAX);
+    let server = h.start(config);
+    assert_serves(&server.target);
+    let raw = exchange(&server.target, &request("POST", "/echo", &[5u8; 100_000])).expect("echo");
+    assert_eq!(Reply::parse(&raw).body, vec![5u8; 100_000]);
+    // An unread body: the drain, then the close.
+    let raw = exchange(
+        &server.target,
+        &request("POST", "/nothing", &[5u8; 100_000]),
+    )
+    .expect("nothing");
+    assert_eq!(Reply::parse(&raw).status, 204);
+    assert_serves(&server.target);
+    assert!(server.stop(), "stop reported unfinished requests");
+}
+
 /// A client that trickles its body (a byte every 100 ms, each read well
 /// within the 1 s idle timeout) falls behind the minimum rate (500 bytes/s
 /// after 1 s of grace) and is answered 408, where an idle timeout alone
