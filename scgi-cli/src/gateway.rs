@@ -128,9 +128,7 @@ pub(crate) async fn run(args: GatewayArgs) -> Result<(), Failure> {
                 .max_headers(1000);
             // Errors here are the client's (a reset, a timeout, a
             // malformed request hyper already answered with 400).
-            let _ = builder
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }
@@ -156,7 +154,9 @@ impl GatewayError {
             GatewayError::BadRequest(d) => (StatusCode::BAD_REQUEST, d.clone()),
             GatewayError::TooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than the gateway's limit of {limit} bytes (--max-body-size)"),
+                format!(
+                    "the request body is larger than the gateway's limit of {limit} bytes (--max-body-size)"
+                ),
             ),
             GatewayError::Connect(d) | GatewayError::BadGateway(d) => {
                 (StatusCode::BAD_GATEWAY, d.clone())
@@ -175,7 +175,10 @@ impl GatewayError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if matches!(self, GatewayError::BadRequest(_) | GatewayError::TooLarge(_)) {
+        if matches!(
+            self,
+            GatewayError::BadRequest(_) | GatewayError::TooLarge(_)
+        ) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
@@ -279,7 +282,10 @@ async fn forward(
     };
     let mut vars: Vars = cgi::nginx_vars(
         &cgi_req,
-        parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
     )
     .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     for (name, value) in &config.vars {
@@ -405,9 +411,8 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 async fn read_whole(body: &mut Incoming, limit: u64) -> Result<Vec<u8>, GatewayError> {
     let mut whole = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            GatewayError::BadRequest(format!("reading the request body: {e}"))
-        })?;
+        let frame = frame
+            .map_err(|e| GatewayError::BadRequest(format!("reading the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if whole.len() as u64 + data.len() as u64 > limit {
                 drain(body, DRAIN_BYTES).await;
@@ -561,7 +566,9 @@ impl Body for BackendBody {
                     return match this.remaining {
                         Some(rem) if rem > 0 => Poll::Ready(Some(Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            format!("the backend closed the connection {rem} bytes before the end of its Content-Length"),
+                            format!(
+                                "the backend closed the connection {rem} bytes before the end of its Content-Length"
+                            ),
                         )))),
                         _ => Poll::Ready(None),
                     };

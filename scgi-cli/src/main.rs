@@ -158,7 +158,12 @@ pub(crate) struct RequestArgs {
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
     /// Where to serve HTTP.
-    #[arg(short, long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    #[arg(
+        short,
+        long,
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
     pub(crate) listen: String,
     /// The SCGI backend: host:port, [v6]:port or unix:/path.
     #[arg(short, long, value_parser = BackendAddr::parse, value_name = "ADDR")]

@@ -234,7 +234,9 @@ pub(crate) async fn run(args: RequestArgs) -> Result<(), Failure> {
     let write_failed = |e: io::Error| Failure::new(exit::WRITE, format!("writing the output: {e}"));
     let status = head.view().status();
     if args.include {
-        out.write_all(head.head_bytes()).await.map_err(write_failed)?;
+        out.write_all(head.head_bytes())
+            .await
+            .map_err(write_failed)?;
     }
     if args.fail && status >= 400 {
         out.flush().await.map_err(write_failed)?;
@@ -300,7 +302,9 @@ async fn copy_body<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     deadline: Instant,
 ) -> Result<u64, CopyError> {
     let limit = length.unwrap_or(u64::MAX);
-    let first = &leftover[..leftover.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
+    let first = &leftover[..leftover
+        .len()
+        .min(usize::try_from(limit).unwrap_or(usize::MAX))];
     out.write_all(first).await.map_err(CopyError::Write)?;
     let mut copied = first.len() as u64;
     let mut buf = vec![0u8; READ_CHUNK];

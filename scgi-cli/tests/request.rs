@@ -42,7 +42,10 @@ fn get_sends_what_nginx_sends() {
     );
     assert_eq!(var(&vars, "CONTENT_LENGTH"), Some("0"));
     assert_eq!(var(&vars, "REQUEST_METHOD"), Some("GET"));
-    assert_eq!(var(&vars, "REQUEST_URI"), Some("/inspect?a=1&b=two%20words"));
+    assert_eq!(
+        var(&vars, "REQUEST_URI"),
+        Some("/inspect?a=1&b=two%20words")
+    );
     assert_eq!(var(&vars, "QUERY_STRING"), Some("a=1&b=two%20words"));
     assert_eq!(var(&vars, "DOCUMENT_URI"), Some("/inspect"));
     assert_eq!(var(&vars, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
@@ -105,7 +108,10 @@ fn post_body_from_stdin() {
         assert_eq!(out.code(), Some(0), "{out:?}");
         assert!(out.stdout == body, "{} bytes back", out.stdout.len());
 
-        let out = run(scgi().args(["request", &app.addr(), "/inspect", "-d", "@-"]), b"12345");
+        let out = run(
+            scgi().args(["request", &app.addr(), "/inspect", "-d", "@-"]),
+            b"12345",
+        );
         let vars = inspect_vars(&out.stdout);
         assert_eq!(var(&vars, "REQUEST_METHOD"), Some("POST"));
         assert_eq!(var(&vars, "CONTENT_LENGTH"), Some("5"));
@@ -132,7 +138,10 @@ fn post_large_body_from_file_streams_both_ways() {
 #[test]
 fn include_prints_the_head() {
     let app = AppBackend::start(Transport::Tcp);
-    let out = run(scgi().args(["request", "-i", &app.addr(), "/status/503"]), b"");
+    let out = run(
+        scgi().args(["request", "-i", &app.addr(), "/status/503"]),
+        b"",
+    );
     assert_eq!(out.code(), Some(0), "{out:?}");
     let text = out.stdout_text();
     assert!(text.starts_with("Status: 503 "), "{text}");
@@ -175,11 +184,19 @@ fn timeout_against_a_backend_that_never_answers() {
 
 #[test]
 fn bad_backends_get_clear_errors() {
-    let cases: [(fn(std::net::TcpStream), i32, &str); 4] = [
+    let cases: [(common::Behaviour, i32, &str); 4] = [
         (common::garbage, 8, "not a CGI response head"),
-        (common::close_early, 52, "closed the connection without answering"),
+        (
+            common::close_early,
+            52,
+            "closed the connection without answering",
+        ),
         (common::half_head, 52, "in the middle of the response head"),
-        (common::short_body, 18, "the body ended after 5 of its 100 bytes"),
+        (
+            common::short_body,
+            18,
+            "the body ended after 5 of its 100 bytes",
+        ),
     ];
     for (behave, code, message) in cases {
         let backend = RawBackend::start(behave);
@@ -196,18 +213,34 @@ fn connection_refused_and_bad_addresses() {
     assert_eq!(out.code(), Some(7), "{out:?}");
     assert!(out.stderr.contains("cannot connect"), "{out:?}");
 
-    for bad in ["localhost", "http://127.0.0.1:4000", "unix:", "[::1:4000", "127.0.0.1:port"] {
+    for bad in [
+        "localhost",
+        "http://127.0.0.1:4000",
+        "unix:",
+        "[::1:4000",
+        "127.0.0.1:port",
+    ] {
         let out = run(scgi().args(["request", bad]), b"");
         assert_eq!(out.code(), Some(2), "{bad}: {out:?}");
-        assert!(out.stderr.contains("host:port, [v6]:port or unix:/path") || out.stderr.contains("unix:"), "{bad}: {out:?}");
+        assert!(
+            out.stderr.contains("host:port, [v6]:port or unix:/path")
+                || out.stderr.contains("unix:"),
+            "{bad}: {out:?}"
+        );
         assert!(!out.stderr.contains("panicked"), "{out:?}");
     }
-    let out = run(scgi().args(["request", "unix:/nonexistent/scgi-cli.sock"]), b"");
+    let out = run(
+        scgi().args(["request", "unix:/nonexistent/scgi-cli.sock"]),
+        b"",
+    );
     assert_eq!(out.code(), Some(7), "{out:?}");
 
     // A path that is not one, a header that is not one.
     let out = run(scgi().args(["request", "127.0.0.1:9", "no-slash"]), b"");
     assert_eq!(out.code(), Some(2), "{out:?}");
-    let out = run(scgi().args(["request", "127.0.0.1:9", "-H", "no colon"]), b"");
+    let out = run(
+        scgi().args(["request", "127.0.0.1:9", "-H", "no colon"]),
+        b"",
+    );
     assert_eq!(out.code(), Some(2), "{out:?}");
 }

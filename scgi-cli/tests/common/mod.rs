@@ -126,6 +126,9 @@ impl AppBackend {
     }
 }
 
+/// How a raw backend treats each connection.
+pub type Behaviour = fn(TcpStream);
+
 /// A TCP backend on loopback that handles each connection with `behave`
 /// on a thread of its own, until dropped or [`RAW_BACKEND_LIFETIME`].
 pub struct RawBackend {
@@ -135,7 +138,7 @@ pub struct RawBackend {
 }
 
 impl RawBackend {
-    pub fn start(behave: fn(TcpStream)) -> RawBackend {
+    pub fn start(behave: Behaviour) -> RawBackend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
@@ -286,6 +289,21 @@ impl Gateway {
     /// The access log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the access log shows `needle` within 5 s (the log line is
+    /// written as the response goes out, and read here on another thread).
+    pub fn log_shows(&self, needle: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > until {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
