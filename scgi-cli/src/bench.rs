@@ -269,37 +269,45 @@ enum Failed {
 async fn one(addr: &BackendAddr, request: &[u8], buf: &mut Vec<u8>) -> Result<(u16, u64), Failed> {
     let stream = addr.connect().await.map_err(|_| Failed::Connect)?;
     let (mut rd, mut wr) = tokio::io::split(stream);
-    // The request is written whole before reading: bench requests are
-    // small, and a backend that answers before reading everything just
-    // closes (a write error then still counts as an answer if one came).
-    let write = wr.write_all(request).await;
-    let head = match response::read_head(&mut rd, std::mem::take(buf)).await {
-        Ok(h) => h,
-        Err(HeadError::Closed { .. }) if write.is_err() => return Err(Failed::Io),
-        Err(HeadError::Closed { .. }) => return Err(Failed::Closed),
-        Err(HeadError::Malformed { .. }) => return Err(Failed::Malformed),
-        Err(HeadError::Io(_)) => return Err(Failed::Io),
-    };
-    let status = head.view().status();
-    let length = head.view().content_length();
-    let mut received = head.buf.len() as u64;
-    let mut body = head.leftover().len() as u64;
-    *buf = head.buf;
-    buf.resize(READ_CHUNK, 0);
-    while length.is_none_or(|l| body < l) {
-        match rd.read(buf).await {
-            Ok(0) => break,
-            Ok(n) => {
-                received += n as u64;
-                body += n as u64;
+    // Sent while the answer is read: a backend that streams its answer as
+    // it reads a large body (an echo) would otherwise wait for us while we
+    // wait for it.
+    let write = async { wr.write_all(request).await };
+    let read = async {
+        let head = response::read_head(&mut rd, std::mem::take(buf)).await?;
+        let status = head.view().status();
+        let length = head.view().content_length();
+        let mut received = head.buf.len() as u64;
+        let mut body = head.leftover().len() as u64;
+        let mut scratch = head.buf;
+        scratch.resize(READ_CHUNK, 0);
+        while length.is_none_or(|l| body < l) {
+            let n = rd.read(&mut scratch).await.map_err(HeadError::Io)?;
+            if n == 0 {
+                break;
             }
-            Err(_) => return Err(Failed::Io),
+            received += n as u64;
+            body += n as u64;
         }
+        Ok::<_, HeadError>((status, received, length.is_some_and(|l| body < l), scratch))
+    };
+    let (written, read) = tokio::join!(write, read);
+    match read {
+        Ok((_, _, true, scratch)) => {
+            *buf = scratch;
+            Err(Failed::ShortBody)
+        }
+        Ok((status, received, false, scratch)) => {
+            *buf = scratch;
+            Ok((status, received))
+        }
+        // A backend may answer before reading everything and close; a
+        // write error only counts when no answer came.
+        Err(HeadError::Closed { .. }) if written.is_err() => Err(Failed::Io),
+        Err(HeadError::Closed { .. }) => Err(Failed::Closed),
+        Err(HeadError::Malformed { .. }) => Err(Failed::Malformed),
+        Err(HeadError::Io(_)) => Err(Failed::Io),
     }
-    if length.is_some_and(|l| body < l) {
-        return Err(Failed::ShortBody);
-    }
-    Ok((status, received))
 }
 
 async fn worker(

@@ -92,6 +92,41 @@ fn timed_run_over_unix_with_a_body() {
     assert!((0.5..5.0).contains(&secs), "{v}");
 }
 
+/// A body larger than the socket buffers to a backend that echoes as it
+/// reads: sent while the answer is read, so neither side waits for the
+/// other.
+#[test]
+fn large_body_to_a_streaming_echo() {
+    let echo = common::StreamingEcho::start();
+    let dir = common::TempDir::new("cli-bench").expect("temp dir");
+    let path = dir.path().join("body.bin");
+    std::fs::write(&path, common::noise(2 * 1024 * 1024, 6)).expect("write");
+    let data = format!("@{}", path.display());
+    let out = run(
+        scgi().args([
+            "bench",
+            &echo.addr,
+            "-d",
+            &data,
+            "-n",
+            "6",
+            "-c",
+            "2",
+            "--timeout",
+            "20s",
+            "--json",
+        ]),
+        b"",
+    );
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let v = json(&out);
+    assert_eq!(num(&v, &["statuses", "200"]), 6.0, "{v}");
+    assert!(
+        num(&v, &["bytes_received"]) > 6.0 * 2.0 * 1024.0 * 1024.0,
+        "{v}"
+    );
+}
+
 #[test]
 fn text_report() {
     let app = AppBackend::start(Transport::Tcp);

@@ -105,27 +105,8 @@ fn variables_are_nginx_s() {
 /// buffer (BENCHMARKS.md), through the gateway it streams both ways.
 #[test]
 fn streaming_echo_flows_both_ways() {
-    use std::io::{Read as _, Write as _};
-    let dir = common::TempDir::new("cli-stream").expect("temp dir");
-    let path = dir.path().join("echo.sock");
-    let server = scgi_blocking::Server::bind_unix(&path).expect("bind");
-    let handle = server.shutdown_handle();
-    let serving = thread::spawn(move || {
-        server.run(|req| {
-            let length = req.content_length().to_string();
-            req.write_head(200, &[("Content-Length", length.as_str())])?;
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                let n = req.read(&mut chunk)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                req.write_all(&chunk[..n])?;
-                req.flush()?;
-            }
-        })
-    });
-    let gateway = Gateway::start(&format!("unix:{}", path.display()), &[]);
+    let echo = common::StreamingEcho::start();
+    let gateway = Gateway::start(&echo.addr, &[]);
     let body = noise(8 * 1024 * 1024 + 5, 8);
     let r = Request::post("/", "application/octet-stream", body.clone())
         .send(gateway.addr)
@@ -137,10 +118,6 @@ fn streaming_echo_flows_both_ways() {
         r.body.len(),
         body.len()
     );
-    drop(gateway);
-    if handle.close() {
-        let _ = serving.join();
-    }
 }
 
 fn text_of(resp: &[u8]) -> String {

@@ -129,6 +129,56 @@ impl AppBackend {
 /// How a raw backend treats each connection.
 pub type Behaviour = fn(TcpStream);
 
+/// An scgi-blocking backend on a Unix socket that writes its head at once
+/// and then echoes the body as it reads it (64 KiB at a time), stopped on
+/// drop.
+pub struct StreamingEcho {
+    pub addr: String,
+    handle: scgi_blocking::ShutdownHandle,
+    serving: Option<thread::JoinHandle<io::Result<()>>>,
+    _dir: TempDir,
+}
+
+impl StreamingEcho {
+    pub fn start() -> StreamingEcho {
+        let dir = TempDir::new("cli-stream").expect("temp dir");
+        let path = dir.path().join("echo.sock");
+        let server = scgi_blocking::Server::bind_unix(&path).expect("bind");
+        let handle = server.shutdown_handle();
+        let serving = thread::spawn(move || {
+            server.run(|req| {
+                let length = req.content_length().to_string();
+                req.write_head(200, &[("Content-Length", length.as_str())])?;
+                let mut chunk = vec![0u8; 64 * 1024];
+                loop {
+                    let n = req.read(&mut chunk)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    req.write_all(&chunk[..n])?;
+                    req.flush()?;
+                }
+            })
+        });
+        StreamingEcho {
+            addr: format!("unix:{}", path.display()),
+            handle,
+            serving: Some(serving),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for StreamingEcho {
+    fn drop(&mut self) {
+        if self.handle.close()
+            && let Some(s) = self.serving.take()
+        {
+            let _ = s.join();
+        }
+    }
+}
+
 /// A TCP backend on loopback that handles each connection with `behave`
 /// on a thread of its own, until dropped or [`RAW_BACKEND_LIFETIME`].
 pub struct RawBackend {
