@@ -323,7 +323,10 @@ async fn worker(
     // A deadline that never comes, for runs bounded by count.
     let end = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
     loop {
-        if shared.stop.load(Ordering::Relaxed) {
+        // Checked here too, not only through the timer below: a backend
+        // that refuses at once (a Unix socket file nobody listens on) never
+        // makes a request wait, so the timer might never get its turn.
+        if shared.stop.load(Ordering::Relaxed) || Instant::now() >= end {
             break;
         }
         if let Some(n) = limit
@@ -344,6 +347,9 @@ async fn worker(
                 tally.bytes += bytes;
             }
             Ok(Err(f)) => {
+                // Let the other connections, the progress line and the
+                // timers run between failures that never wait.
+                tokio::task::yield_now().await;
                 let e = &mut tally.errors;
                 match f {
                     Failed::Connect => e.connect += 1,

@@ -236,6 +236,25 @@ fn errors_are_counted() {
     assert_eq!(num(&v, &["errors", "timeout"]), 2.0, "{v}");
 }
 
+/// A Unix socket file nobody listens on refuses at once: the run still
+/// ends on time.
+#[test]
+fn refused_at_once_still_ends() {
+    let dir = common::TempDir::new("cli-bench").expect("temp dir");
+    let path = dir.path().join("stale.sock");
+    // std leaves the socket file behind when the listener is dropped.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    let addr = format!("unix:{}", path.display());
+    let out = run(
+        scgi().args(["bench", &addr, "-z", "300ms", "-c", "4", "--json"]),
+        b"",
+    );
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    let v = json(&out);
+    assert!(num(&v, &["errors", "connect"]) > 0.0, "{v}");
+    assert_eq!(num(&v, &["responses"]), 0.0, "{v}");
+}
+
 #[test]
 fn bad_command_lines() {
     for args in [
