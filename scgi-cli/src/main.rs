@@ -81,10 +81,13 @@ impl Failure {
 }
 
 /// Call, front and load any SCGI backend.
-///
-/// ADDR is host:port, [v6]:port or unix:/path.
 #[derive(Debug, Parser)]
-#[command(name = "scgi", version, propagate_version = true)]
+#[command(
+    name = "scgi",
+    version,
+    propagate_version = true,
+    after_help = "ADDR is host:port, [v6]:port or unix:/path."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -137,8 +140,11 @@ pub(crate) struct RequestSpec {
 /// `scgi request`.
 #[derive(Debug, Args)]
 pub(crate) struct RequestArgs {
-    /// The backend: host:port, [v6]:port or unix:/path.
-    #[arg(value_parser = BackendAddr::parse, value_name = "ADDR")]
+    #[arg(
+        value_parser = BackendAddr::parse,
+        value_name = "ADDR",
+        help = "The backend: host:port, [v6]:port or unix:/path"
+    )]
     pub(crate) addr: BackendAddr,
     #[command(flatten)]
     pub(crate) spec: RequestSpec,
@@ -165,8 +171,13 @@ pub(crate) struct GatewayArgs {
         value_name = "HOST:PORT"
     )]
     pub(crate) listen: String,
-    /// The SCGI backend: host:port, [v6]:port or unix:/path.
-    #[arg(short, long, value_parser = BackendAddr::parse, value_name = "ADDR")]
+    #[arg(
+        short,
+        long,
+        value_parser = BackendAddr::parse,
+        value_name = "ADDR",
+        help = "The SCGI backend: host:port, [v6]:port or unix:/path"
+    )]
     pub(crate) backend: BackendAddr,
     /// The largest request body accepted (413 beyond): 1048576, 512k, 64m.
     /// Chunked bodies are buffered in memory up to it, since SCGI needs
@@ -200,8 +211,11 @@ pub(crate) struct GatewayArgs {
 /// `scgi bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// The backend: host:port, [v6]:port or unix:/path.
-    #[arg(value_parser = BackendAddr::parse, value_name = "ADDR")]
+    #[arg(
+        value_parser = BackendAddr::parse,
+        value_name = "ADDR",
+        help = "The backend: host:port, [v6]:port or unix:/path"
+    )]
     pub(crate) addr: BackendAddr,
     #[command(flatten)]
     pub(crate) spec: RequestSpec,
