@@ -90,15 +90,6 @@ pub enum Stream {
     Unix(Async<UnixStream>),
 }
 
-macro_rules! each {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Stream::Tcp($s) => $e,
-            #[cfg(unix)]
-            Stream::Unix($s) => $e,
-        }
-    };
-}
 
 impl Stream {
     fn tcp(s: Async<TcpStream>) -> Stream {
@@ -111,7 +102,7 @@ impl Stream {
     /// Shuts down the read, write or both halves (see
     /// [`TcpStream::shutdown`]).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        each!(self, s => s.get_ref().shutdown(how))
+        scgi_net::each_stream!(self, s => s.get_ref().shutdown(how))
     }
 
     /// A second handle to the same socket (a duplicated descriptor,
@@ -144,7 +135,7 @@ impl Socket for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(&*self, s => Pin::new(&mut &*s).poll_write_vectored(cx, bufs))
+        scgi_net::each_stream!(&*self, s => Pin::new(&mut &*s).poll_write_vectored(cx, bufs))
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -152,11 +143,11 @@ impl Socket for Stream {
     }
 
     fn has_pending_input(&self) -> io::Result<bool> {
-        each!(self, s => scgi_net::has_pending_input(s.get_ref()))
+        scgi_net::each_stream!(self, s => scgi_net::has_pending_input(s.get_ref()))
     }
 
     fn set_abortive_close(&self) -> io::Result<()> {
-        each!(self, s => socket2::SockRef::from(s.get_ref()).set_linger(Some(Duration::ZERO)))
+        scgi_net::each_stream!(self, s => socket2::SockRef::from(s.get_ref()).set_linger(Some(Duration::ZERO)))
     }
 }
 
@@ -166,7 +157,7 @@ impl AsyncRead for &Stream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        each!(*self, s => Pin::new(&mut &*s).poll_read(cx, buf))
+        scgi_net::each_stream!(*self, s => Pin::new(&mut &*s).poll_read(cx, buf))
     }
 }
 
@@ -176,7 +167,7 @@ impl AsyncWrite for &Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(*self, s => Pin::new(&mut &*s).poll_write(cx, buf))
+        scgi_net::each_stream!(*self, s => Pin::new(&mut &*s).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

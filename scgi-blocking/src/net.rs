@@ -74,43 +74,34 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
-macro_rules! each {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Stream::Tcp($s) => $e,
-            #[cfg(unix)]
-            Stream::Unix($s) => $e,
-        }
-    };
-}
 
 impl Stream {
     /// Shuts down the read, write or both halves (see
     /// [`TcpStream::shutdown`]).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        each!(self, s => s.shutdown(how))
+        scgi_net::each_stream!(self, s => s.shutdown(how))
     }
 
     /// Sets the read timeout; `None` blocks forever. A zero duration is
     /// refused, as by [`TcpStream::set_read_timeout`].
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        each!(self, s => s.set_read_timeout(t))
+        scgi_net::each_stream!(self, s => s.set_read_timeout(t))
     }
 
     /// Sets the write timeout; `None` blocks forever.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        each!(self, s => s.set_write_timeout(t))
+        scgi_net::each_stream!(self, s => s.set_write_timeout(t))
     }
 
     /// Moves the socket into or out of non-blocking mode.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        each!(self, s => s.set_nonblocking(on))
+        scgi_net::each_stream!(self, s => s.set_nonblocking(on))
     }
 
     /// Whether the peer has sent anything not read yet (peeked, without
     /// waiting: [`scgi_net::has_pending_input`]).
     pub(crate) fn has_pending_input(&self) -> io::Result<bool> {
-        each!(self, s => scgi_net::has_pending_input(s))
+        scgi_net::each_stream!(self, s => scgi_net::has_pending_input(s))
     }
 
     /// A second handle to the same socket (a duplicated descriptor).
@@ -135,7 +126,7 @@ impl Stream {
     /// zero), so a peer reading a truncated response sees an error rather
     /// than what looks like a complete one.
     pub(crate) fn set_abortive_close(&self) {
-        let r = each!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)));
+        let r = scgi_net::each_stream!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)));
         if let Err(e) = r {
             log::debug!("setting SO_LINGER to 0 failed: {e}");
         }
@@ -144,13 +135,13 @@ impl Stream {
 
 impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        each!(*self, s => (&*s).read(buf))
+        scgi_net::each_stream!(*self, s => (&*s).read(buf))
     }
 }
 
 impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        each!(*self, s => (&*s).write(buf))
+        scgi_net::each_stream!(*self, s => (&*s).write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -457,3 +457,19 @@ pub fn has_pending_input(socket: &impl std::os::fd::AsFd) -> io::Result<bool> {
 pub fn has_pending_input<S>(_socket: &S) -> io::Result<bool> {
     Ok(true)
 }
+
+/// Runs `$e` with `$s` bound to the socket inside a runtime crate's
+/// `Stream` enum (`Stream::Tcp`, and `Stream::Unix` on Unix), whichever it
+/// is: the one dispatch every runtime crate's `Stream` methods need, written
+/// once. `Stream` is resolved where the macro is used.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! each_stream {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Stream::Tcp($s) => $e,
+            #[cfg(unix)]
+            Stream::Unix($s) => $e,
+        }
+    };
+}

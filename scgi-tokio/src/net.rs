@@ -117,22 +117,13 @@ pub enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
-macro_rules! each {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Stream::Tcp($s) => $e,
-            #[cfg(unix)]
-            Stream::Unix($s) => $e,
-        }
-    };
-}
 
 impl Stream {
     /// Shuts down the read, write or both halves at once, without
     /// waiting (what `AsyncWriteExt::shutdown` does for the write half,
     /// as a plain call, the same as on the other runtime crates).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        each!(self, s => socket2::SockRef::from(s).shutdown(how))
+        scgi_net::each_stream!(self, s => socket2::SockRef::from(s).shutdown(how))
     }
 
     /// The address of the peer (the web server).
@@ -160,8 +151,8 @@ impl Socket for Stream {
         buf: &mut bytes::BytesMut,
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(each!(self, s => s.poll_read_ready(cx)))?;
-            match each!(self, s => s.try_read_buf(buf)) {
+            ready!(scgi_net::each_stream!(self, s => s.poll_read_ready(cx)))?;
+            match scgi_net::each_stream!(self, s => s.try_read_buf(buf)) {
                 // A spurious readiness: the reactor was told, poll again.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return Poll::Ready(result),
@@ -182,11 +173,11 @@ impl Socket for Stream {
     }
 
     fn has_pending_input(&self) -> io::Result<bool> {
-        each!(self, s => scgi_net::has_pending_input(s))
+        scgi_net::each_stream!(self, s => scgi_net::has_pending_input(s))
     }
 
     fn set_abortive_close(&self) -> io::Result<()> {
-        each!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)))
+        scgi_net::each_stream!(self, s => socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)))
     }
 }
 
@@ -196,7 +187,7 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+        scgi_net::each_stream!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -206,7 +197,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+        scgi_net::each_stream!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -214,18 +205,18 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+        scgi_net::each_stream!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        each!(self, s => s.is_write_vectored())
+        scgi_net::each_stream!(self, s => s.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+        scgi_net::each_stream!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+        scgi_net::each_stream!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }
