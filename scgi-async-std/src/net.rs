@@ -90,7 +90,6 @@ pub enum Stream {
     Unix(Async<UnixStream>),
 }
 
-
 impl Stream {
     fn tcp(s: Async<TcpStream>) -> Stream {
         // Responses go out whole or in large pieces; don't hold back the

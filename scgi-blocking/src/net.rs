@@ -74,7 +74,6 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
-
 impl Stream {
     /// Shuts down the read, write or both halves (see
     /// [`TcpStream::shutdown`]).

@@ -117,7 +117,6 @@ pub enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
-
 impl Stream {
     /// Shuts down the read, write or both halves at once, without
     /// waiting (what `AsyncWriteExt::shutdown` does for the write half,
