@@ -415,3 +415,38 @@ async fn serve_until_stops_on_the_signal_after_requests_in_flight() {
     })
     .await;
 }
+
+/// Framing is the library's (issue 14): two different `Content-Length`
+/// values, or one the body contradicts, are a 500 before anything is sent;
+/// a 204 loses the `Content-Length: 0` axum adds.
+#[tokio::test]
+async fn content_length_is_the_librarys() {
+    bounded(async {
+        let svc = service_fn(|req: Req| async move {
+            let b = http::Response::builder();
+            let response = match req.uri().path() {
+                "/conflict" => b
+                    .header("content-length", "11")
+                    .header("content-length", "5")
+                    .body("hello world".to_owned()),
+                "/short" => b.header("content-length", "100").body("hello world".to_owned()),
+                _ => b
+                    .status(204)
+                    .header("content-length", "0")
+                    .body(String::new()),
+            };
+            Ok::<_, Infallible>(response.expect("valid"))
+        });
+        let (addr, handle, serving) = start(svc, Config::default());
+        for uri in ["/conflict", "/short"] {
+            let got = text(&exchange(addr, &get(uri)).await);
+            assert!(got.starts_with("Status: 500 Internal Server Error\r\n"), "{uri}: {got}");
+        }
+        assert_eq!(
+            text(&exchange(addr, &get("/empty")).await),
+            "Status: 204 No Content\r\n\r\n"
+        );
+        stop(handle, serving).await;
+    })
+    .await;
+}
