@@ -429,7 +429,9 @@ async fn content_length_is_the_librarys() {
                     .header("content-length", "11")
                     .header("content-length", "5")
                     .body("hello world".to_owned()),
-                "/short" => b.header("content-length", "100").body("hello world".to_owned()),
+                "/short" => b
+                    .header("content-length", "100")
+                    .body("hello world".to_owned()),
                 _ => b
                     .status(204)
                     .header("content-length", "0")
@@ -440,7 +442,10 @@ async fn content_length_is_the_librarys() {
         let (addr, handle, serving) = start(svc, Config::default());
         for uri in ["/conflict", "/short"] {
             let got = text(&exchange(addr, &get(uri)).await);
-            assert!(got.starts_with("Status: 500 Internal Server Error\r\n"), "{uri}: {got}");
+            assert!(
+                got.starts_with("Status: 500 Internal Server Error\r\n"),
+                "{uri}: {got}"
+            );
         }
         assert_eq!(
             text(&exchange(addr, &get("/empty")).await),
