@@ -445,10 +445,11 @@ impl<R: Runtime> Conn<R> {
         if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
-        let Drain { deadline, limit } = self.life.start_drain(R::now());
+        let drain: Drain<Instant> = self.life.start_drain(R::now());
         let mut total = 0u64;
         let mut large = Vec::new();
-        while total < limit {
+        while total < drain.limit() {
+            let deadline = drain.deadline(R::now(), total);
             let into = if large.is_empty() {
                 &mut self.out.bytes[..]
             } else {

@@ -178,12 +178,11 @@ fn drain(stream: &Stream, lc: &Connection<Instant>) {
     let bounds = lc.start_drain(Instant::now());
     let mut scratch = [0u8; 16 * 1024];
     let mut total = 0u64;
-    while total < bounds.limit {
+    while total < bounds.limit() {
         let now = Instant::now();
-        if bounds.deadline.is_some_and(|d| d <= now)
-            || stream
-                .set_read_timeout(until(bounds.deadline, now))
-                .is_err()
+        let deadline = bounds.deadline(now, total);
+        if deadline.is_some_and(|d| d <= now)
+            || stream.set_read_timeout(until(deadline, now)).is_err()
         {
             break;
         }

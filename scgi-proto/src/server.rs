@@ -157,13 +157,17 @@ pub struct Config {
     pub write_timeout: Duration,
     /// After a response to a request that was not read to its end, the
     /// server shuts down its sending side and reads (and discards) what the
-    /// peer still sends, until the peer closes, for at most this long. A
-    /// connection closed with unread input makes the kernel send RST, and
-    /// the peer may lose the response (an early 413, a handler that ignored
-    /// the body, nginx's surplus after a short `CONTENT_LENGTH`). A request
-    /// read to its end, with nothing pending behind it, is closed at once.
+    /// peer still sends, until the peer closes: each read waits at most
+    /// this long, and past it the peer must keep up
+    /// [`body_min_rate`](Config::body_min_rate). A connection closed with
+    /// unread input makes the kernel send RST, and the peer may lose the
+    /// response (an early 413, a handler that ignored the body, nginx's
+    /// surplus after a short `CONTENT_LENGTH`); so the rest of the body is
+    /// read whatever its size, paced rather than capped (see [`Drain`]). A
+    /// request read to its end, with nothing pending behind it, is closed
+    /// at once.
     pub drain_timeout: Duration,
-    /// The most bytes read while draining (see
+    /// The most bytes read while draining past the request's body (see
     /// [`drain_timeout`](Config::drain_timeout)).
     pub drain_limit: u64,
     /// Open connections at most: accepted and not yet closed (an upgraded
@@ -672,19 +676,13 @@ impl<I: Timestamp> Connection<I> {
     /// [`body_timed_out`](Connection::body_timed_out).
     #[must_use]
     pub fn body_deadline(&self, now: I) -> Option<I> {
-        let idle = after(now, self.body_timeout);
-        let Some(rate) = core::num::NonZeroU32::new(self.body_min_rate) else {
-            return idle;
-        };
-        let rate = u64::from(rate.get());
-        let earned = Duration::from_secs(self.body_received / rate)
-            + Duration::from_nanos((self.body_received % rate) * 1_000_000_000 / rate);
-        let overall =
-            after(self.accepted, self.body_timeout).and_then(|grace| grace.checked_add(earned));
-        match (idle, overall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        paced_deadline(
+            now,
+            self.accepted,
+            self.body_timeout,
+            self.body_min_rate,
+            self.body_received,
+        )
     }
 
     /// The peer ended its side with body bytes outstanding: the read
@@ -803,25 +801,74 @@ impl<I: Timestamp> Connection<I> {
     }
 
     /// Starts draining at `now` (see [`Then::Drain`]): read and discard
-    /// until the peer closes, the deadline passes (`None`: never), or
-    /// `limit` bytes were read, whichever comes first.
+    /// until the peer closes, a read waits past [`Drain::deadline`], or
+    /// [`Drain::limit`] bytes were read, whichever comes first.
     #[must_use]
     pub fn start_drain(&self, now: I) -> Drain<I> {
         Drain {
-            deadline: after(now, self.drain_timeout),
-            limit: self.drain_limit,
+            started: now,
+            idle: self.drain_timeout,
+            min_rate: self.body_min_rate,
+            limit: self.body_remaining().saturating_add(self.drain_limit),
         }
     }
 }
 
-/// A drain's bounds, from [`Connection::start_drain`].
+/// `timeout` from `now` (an idle peer), or earlier once `received` bytes
+/// fall behind `min_rate` bytes a second after `timeout` of grace from
+/// `start` (`None`: never).
+fn paced_deadline<I: Timestamp>(
+    now: I,
+    start: I,
+    timeout: Duration,
+    min_rate: u32,
+    received: u64,
+) -> Option<I> {
+    let idle = after(now, timeout);
+    let Some(rate) = core::num::NonZeroU32::new(min_rate) else {
+        return idle;
+    };
+    let rate = u64::from(rate.get());
+    let earned = Duration::from_secs(received / rate)
+        + Duration::from_nanos((received % rate) * 1_000_000_000 / rate);
+    let overall = after(start, timeout).and_then(|grace| grace.checked_add(earned));
+    match (idle, overall) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A drain's bounds, from [`Connection::start_drain`]. The rest of an
+/// unread body is read whatever its size (the front end accepted it, and
+/// closing before it is sent would reset the connection and lose the
+/// answer: issue 18 saw nginx turn an early 413 into a 502), paced rather
+/// than capped: each read may wait [`drain_timeout`](Config::drain_timeout),
+/// and after that long the peer must keep up
+/// [`body_min_rate`](Config::body_min_rate), so an idle or trickling
+/// peer is still cut; [`drain_limit`](Config::drain_limit) more bytes are
+/// read past the body (nginx's surplus after a short `CONTENT_LENGTH`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Drain<I> {
-    /// Stop reading at this time (`None`: only the peer's close or the
-    /// limit stops it).
-    pub deadline: Option<I>,
-    /// Stop after reading this many bytes.
-    pub limit: u64,
+    started: I,
+    idle: Duration,
+    min_rate: u32,
+    limit: u64,
+}
+
+impl<I: Timestamp> Drain<I> {
+    /// The most bytes to read: what is left of the body, and
+    /// [`drain_limit`](Config::drain_limit) more.
+    #[must_use]
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// How long a read that starts waiting at `now`, after `drained`
+    /// bytes, may wait (`None`: never); past it, stop draining and close.
+    #[must_use]
+    pub fn deadline(&self, now: I, drained: u64) -> Option<I> {
+        paced_deadline(now, self.started, self.idle, self.min_rate, drained)
+    }
 }
 
 /// `METHOD URI` of a request, for log lines: `GET /path?q`, with bytes
@@ -909,7 +956,7 @@ mod tests {
         assert_eq!(c.head_deadline(), Some(ms));
         assert_eq!(c.body_deadline(S(1)), Some(ms));
         assert_eq!(c.write_deadline(S(1)), Some(ms));
-        assert_eq!(c.start_drain(S(1)).deadline, Some(ms));
+        assert_eq!(c.start_drain(S(1)).deadline(S(1), 0), Some(ms));
     }
 
     #[test]
@@ -923,7 +970,7 @@ mod tests {
         assert_eq!(c.head_deadline(), None);
         assert_eq!(c.body_deadline(S(1)), None);
         assert_eq!(c.write_deadline(S(1)), None);
-        assert_eq!(c.start_drain(S(1)).deadline, None);
+        assert_eq!(c.start_drain(S(1)).deadline(S(1), 0), None);
     }
 
     #[cfg(feature = "std")]
@@ -1204,13 +1251,35 @@ mod tests {
         let c = Connection::new(&config, S(0));
         assert_eq!(c.body_deadline(S(50)), Some(S(53)));
         assert_eq!(c.write_deadline(S(50)), Some(S(54)));
-        assert_eq!(
-            c.start_drain(S(60)),
-            Drain {
-                deadline: Some(S(62)),
-                limit: 10
-            }
-        );
+        let drain = c.start_drain(S(60));
+        assert_eq!(drain.deadline(S(60), 0), Some(S(62)));
+        assert_eq!(drain.deadline(S(61), 0), Some(S(63)));
+        assert_eq!(drain.limit(), 10);
+    }
+
+    #[test]
+    fn a_drain_reads_the_rest_of_the_body_at_its_pace() {
+        // An early answer to a 60 MB body the handler never read: the
+        // whole body is drained (plus drain_limit), each read may wait 1 s,
+        // and after 1 s the peer must keep up 500 bytes a second.
+        let config = Config::DEFAULT
+            .with_drain_timeout(S(1))
+            .with_drain_limit(4 << 20)
+            .with_body_min_rate(500);
+        let mut c = Connection::new(&config, S(0));
+        let wire = b"31:CONTENT_LENGTH\x0060000000\x00SCGI\x001\x00,";
+        ready(&mut c, wire);
+        assert_eq!(c.body(&[0u8; 1000]), 1000);
+        let _ = c.end(Outcome::Done, true);
+        let drain = c.start_drain(S(10));
+        assert_eq!(drain.limit(), 60_000_000 - 1000 + (4 << 20));
+        // Idle: a second per read.
+        assert_eq!(drain.deadline(S(10), 0), Some(S(11)));
+        // A fast sender (30 MB in 2 s) is far ahead of the rate: the idle
+        // bound applies.
+        assert_eq!(drain.deadline(S(12), 30_000_000), Some(S(13)));
+        // A trickler (1 000 bytes in 5 s) fell behind: cut at once.
+        assert_eq!(drain.deadline(S(15), 1000), Some(S(13)));
     }
 
     #[test]

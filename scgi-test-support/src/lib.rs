@@ -292,6 +292,7 @@ macro_rules! __every_scenario {
                 body_idle_timeout_408,
                 trickling_body_408,
                 huge_timeouts_never_panic,
+                early_answer_drains_a_large_body,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,

@@ -513,6 +513,37 @@ pub fn eof_mid_body_400(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// A 20 MiB body the handler never reads (it answers at once, as an early
+/// 413 would), sent in pieces over about 2 s, longer than the 1 s drain
+/// timeout and five times the 4 MiB drain limit: the server reads and
+/// discards all of it while it keeps coming, so the whole body is taken
+/// and the answer is read, where a drain capped at 4 MiB or 1 s closed on
+/// unread input and reset the connection under the sender (issue 18: an
+/// early 413 reached clients as 502).
+pub fn early_answer_drains_a_large_body(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let mut c = server.target.connect().expect("connect");
+    const PIECE: usize = 512 * 1024;
+    c.write_all(&request_head("/nothing", 40 * PIECE as u64))
+        .expect("head");
+    let mut writer = c.try_clone().expect("clone");
+    let sender = thread::spawn(move || -> io::Result<()> {
+        let piece = vec![9u8; PIECE];
+        for _ in 0..40 {
+            writer.write_all(&piece)?;
+            thread::sleep(Duration::from_millis(50));
+        }
+        writer.shutdown(std::net::Shutdown::Write)
+    });
+    let raw = c.read_all().expect("the answer, then the close");
+    assert_eq!(Reply::parse(&raw).status, 204);
+    sender
+        .join()
+        .expect("sender")
+        .expect("the whole body was taken");
+    assert_serves(&server.target);
+}
+
 /// Every timeout set to `Duration::MAX` (a natural way to say "never")
 /// means never and panics nowhere (issue 14: `Instant::now() + timeout`
 /// overflowed): requests are served, bodies read, and stopping returns.
