@@ -313,13 +313,15 @@ impl Listener {
 
 /// Binds a TCP listener to the first of `addr`'s addresses that binds, with
 /// `opts` applied before `listen`. With none binding, the last address's
-/// error is returned (`InvalidInput` if `addr` resolved to nothing).
+/// error is returned, its message naming the address
+/// (`127.0.0.1:4000: Address already in use`; `InvalidInput` if `addr`
+/// resolved to nothing).
 pub fn bind_tcp<A: ToSocketAddrs>(addr: A, opts: &TcpOptions) -> io::Result<TcpListener> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         match bind_tcp_one(a, opts) {
             Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
+            Err(e) => last = Some(naming(&a, e)),
         }
     }
     Err(last.unwrap_or_else(|| {
@@ -371,7 +373,8 @@ impl Drop for SocketFile {
 }
 
 /// Binds a Unix socket listener at `path` with `opts`, and returns it with
-/// the [`SocketFile`] guard that removes the file when dropped.
+/// the [`SocketFile`] guard that removes the file when dropped. Errors
+/// name the address (`unix:/run/app/scgi.sock: Permission denied`).
 ///
 /// With [`remove_stale`](UnixOptions::remove_stale), a socket file nobody
 /// listens on is removed first; a path that is not a socket fails with
@@ -387,6 +390,22 @@ pub fn bind_unix(
     opts: &UnixOptions,
     log_target: &'static str,
 ) -> io::Result<(UnixListener, SocketFile)> {
+    bind_unix_at(path, opts, log_target)
+        .map_err(|e| naming(&format_args!("unix:{}", path.display()), e))
+}
+
+/// `e` with the address it is about in front of its message
+/// (`127.0.0.1:4000: Address already in use`), its kind kept.
+fn naming(addr: &dyn fmt::Display, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{addr}: {e}"))
+}
+
+#[cfg(unix)]
+fn bind_unix_at(
+    path: &Path,
+    opts: &UnixOptions,
+    log_target: &'static str,
+) -> io::Result<(UnixListener, SocketFile)> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if opts.remove_stale
         && let Ok(meta) = std::fs::symlink_metadata(path)
@@ -394,14 +413,14 @@ pub fn bind_unix(
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
+                "the path exists and is not a socket",
             ));
         }
         match UnixStream::connect(path) {
             Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    format!("a server is listening on {}", path.display()),
+                    "a server is listening on it",
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {

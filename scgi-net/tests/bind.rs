@@ -169,3 +169,23 @@ fn listen_addr_strings() {
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
     }
 }
+
+/// Binding errors name the address (issue 18), and keep their kind.
+#[cfg(unix)]
+#[test]
+fn bind_errors_name_the_address() {
+    let taken = bind_tcp("127.0.0.1:0", &TcpOptions::DEFAULT).unwrap();
+    let a = taken.local_addr().unwrap();
+    let e = bind_tcp(a, &TcpOptions::DEFAULT.with_reuse_addr(false)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    assert!(e.to_string().starts_with(&format!("{a}: ")), "{e}");
+
+    let path = std::path::Path::new("/nonexistent-dir-for-scgi-test/app.sock");
+    let e = scgi_net::bind_unix(path, &scgi_net::UnixOptions::DEFAULT, "test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert!(
+        e.to_string()
+            .starts_with("unix:/nonexistent-dir-for-scgi-test/app.sock: "),
+        "{e}"
+    );
+}
