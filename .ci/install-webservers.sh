@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the web servers the e2e tests put in front of the SCGI backends:
+# Installs the web servers the e2e tests put in front of the SCGI backends
+# (and systemd-socket-activate for the socket-activation tests):
 # nginx, Apache httpd (apache2, with mod_proxy_scgi) and lighttpd (mod_scgi),
 # from Debian's packages, when they are missing. Starts nothing: the tests
 # start their own instances from generated configs in temp directories.
@@ -13,11 +14,14 @@ need=()
 { [ -x /usr/sbin/apache2 ] && [ -f /usr/lib/apache2/modules/mod_proxy_scgi.so ]; } || need+=(apache2)
 # lighttpd 1.4.69 builds mod_scgi into the binary (no mod_scgi.so).
 [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
+# The socket-activation tests start the examples under systemd-socket-activate
+# (Debian's systemd package; no systemd is started).
+[ -x /usr/bin/systemd-socket-activate ] || need+=(systemd)
 # The tests run the servers' workers as www-data (as Debian's packages do).
 getent passwd www-data >/dev/null || need+=(passwd)
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install-webservers: nginx, apache2 and lighttpd are installed"
+    echo "install-webservers: nginx, apache2, lighttpd and systemd-socket-activate are installed"
     exit 0
 fi
 echo "install-webservers: installing ${need[*]}"

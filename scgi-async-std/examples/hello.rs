@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`. Put nginx in front of it:
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully. Put nginx in front of it:
 //!
 //! ```nginx
 //! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
@@ -21,12 +21,16 @@ use futures_lite::AsyncWriteExt;
 fn main() -> std::io::Result<()> {
     let server = common::bind_from_args()?;
     let counter = Arc::new(AtomicU64::new(0));
-    async_std::task::block_on(server.run(move |mut req| {
-        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        async move {
-            req.write_status_ok_text_content("text/plain").await?;
-            req.write_all(format!("Hello for the {n}th time").as_bytes())
-                .await
-        }
-    }))
+    let stop = scgi_async_std::shutdown_signal()?;
+    async_std::task::block_on(server.run_until(
+        move |mut req| {
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            async move {
+                req.write_status_ok_text_content("text/plain").await?;
+                req.write_all(format!("Hello for the {n}th time").as_bytes())
+                    .await
+            }
+        },
+        stop,
+    ))
 }

@@ -197,6 +197,8 @@ pub use runtime::AsyncStd;
 pub use runtime::Smol;
 pub use runtime::{AsyncIo, Sleep, Spawn, Task};
 pub use scgi_async;
+#[cfg(unix)]
+pub use scgi_async::{ShutdownSignal, shutdown_signal};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]

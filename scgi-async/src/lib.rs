@@ -82,5 +82,32 @@ pub use scgi_net::{Addr, Listener};
 pub use scgi_proto::server::Config;
 pub use server::Server;
 pub use shared::ShutdownHandle;
+
+#[cfg(unix)]
+pub use scgi_net::ShutdownSignal;
+
+/// The graceful stop on `SIGTERM` (what systemd, Docker and Kubernetes
+/// send) and `SIGINT` (Ctrl-C), for [`Server::run_until`]: the future
+/// resolves on the first of them; a second one while the server stops
+/// terminates the process at once. One line in `main`:
+///
+/// ```no_run
+/// # async fn handler(_: scgi_tokio::Request) -> std::io::Result<()> { Ok(()) }
+/// # async fn run() -> std::io::Result<()> {
+/// scgi_tokio::Server::bind("unix:/run/app/scgi.sock")?
+///     .run_until(handler, scgi_tokio::shutdown_signal()?)
+///     .await
+/// # }
+/// ```
+///
+/// `run_until` then stops accepting, lets the requests in flight finish
+/// (for at most [`shutdown_timeout`](Config::shutdown_timeout)), removes
+/// the Unix socket file it created, and returns `Ok(())`, so `main` exits
+/// with status 0. The handlers are installed process-wide on the first
+/// call; see [`ShutdownSignal`]. Fails only if they cannot be.
+#[cfg(unix)]
+pub fn shutdown_signal() -> std::io::Result<ShutdownSignal> {
+    ShutdownSignal::new()
+}
 #[cfg(feature = "tower")]
 pub use tower::RequestBody;

@@ -173,11 +173,17 @@ impl<R: Runtime> Server<R> {
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
 
     /// Binds the address in `addr`: `"host:port"` or `"[v6]:port"` (TCP,
-    /// as [`bind_tcp`](Server::bind_tcp)) or `"unix:/path"` (a Unix socket,
-    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes.
-    /// The same on every runtime crate; see [`scgi_net::ListenAddr`].
+    /// as [`bind_tcp`](Server::bind_tcp)), `"unix:/path"` (a Unix socket,
+    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes, or
+    /// `"systemd"` / `"systemd:NAME"` (a socket passed by systemd socket
+    /// activation, see [`scgi_net::systemd`]). The same on every runtime
+    /// crate; see [`scgi_net::ListenAddr`].
     pub fn bind(addr: &str) -> io::Result<Self> {
-        match scgi_net::ListenAddr::parse(addr)? {
+        let addr = scgi_net::ListenAddr::parse(addr)?;
+        if let Some(passed) = addr.passed_listener() {
+            return Self::from_listener(passed?);
+        }
+        match addr {
             scgi_net::ListenAddr::Tcp(a) => Self::bind_tcp(a),
             #[cfg(unix)]
             scgi_net::ListenAddr::Unix(path) => Self::bind_unix(path),
@@ -319,6 +325,8 @@ impl<R: Runtime> Server<R> {
                 let shared_listener = Arc::new(Mutex::new(bound.registered.take()));
                 self.shared.set_accepting(true);
                 log::info!("listening on {}", self.local);
+                #[cfg(unix)]
+                scgi_net::systemd::notify_ready(module_path!());
                 self.runtime.spawn(acceptor(
                     Arc::clone(&self.shared),
                     Arc::clone(&shared_listener),
@@ -409,6 +417,8 @@ impl<R: Runtime> Server<R> {
             };
             shared.set_accepting(true);
             log::info!("listening on {}", self.local);
+            #[cfg(unix)]
+            scgi_net::systemd::notify_ready(module_path!());
             let handler = Arc::new(handler);
             let spawn = |(slot, stream, peer): Accepted<R>| {
                 self.runtime.spawn(serve(

@@ -167,6 +167,8 @@ impl Shared {
             st.on_change.wake_all();
         }
         log::info!("shutting down: no new connections");
+        #[cfg(unix)]
+        scgi_net::systemd::notify_stopping(module_path!());
     }
 
     pub(crate) fn set_accepting(&self, on: bool) {

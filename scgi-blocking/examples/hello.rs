@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`. Put nginx in front of it:
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully. Put nginx in front of it:
 //!
 //! ```nginx
 //! location / { include scgi_params; scgi_pass 127.0.0.1:4000; }
@@ -19,9 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 fn main() -> std::io::Result<()> {
     let server = common::bind_from_args()?;
     let counter = AtomicU64::new(0);
-    server.run(move |req| {
-        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        req.write_status_ok_text_content("text/plain")?;
-        write!(req, "Hello for the {n}th time")
-    })
+    let stop = scgi_blocking::shutdown_signal()?;
+    server.run_until(
+        move |req| {
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            req.write_status_ok_text_content("text/plain")?;
+            write!(req, "Hello for the {n}th time")
+        },
+        stop,
+    )
 }

@@ -143,3 +143,30 @@ pub use request::{Request, Upgraded};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 pub use server::{Server, ShutdownHandle};
+
+#[cfg(unix)]
+pub use scgi_net::ShutdownSignal;
+
+/// The graceful stop on `SIGTERM` (what systemd, Docker and Kubernetes
+/// send) and `SIGINT` (Ctrl-C), for [`Server::run_until`]: the returned
+/// function blocks until the first of them; a second one while the server
+/// stops terminates the process at once. One line in `main`:
+///
+/// ```no_run
+/// # fn handler(_: &mut scgi_blocking::Request) -> std::io::Result<()> { Ok(()) }
+/// scgi_blocking::Server::bind("unix:/run/app/scgi.sock")?
+///     .run_until(handler, scgi_blocking::shutdown_signal()?)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// `run_until` then stops accepting, lets the requests in flight finish
+/// (for at most [`shutdown_timeout`](Config::shutdown_timeout)), removes
+/// the Unix socket file it created, and returns `Ok(())`, so `main` exits
+/// with status 0. The handlers are installed process-wide when this is
+/// called (so a signal arriving before `run_until` starts is not lost);
+/// see [`ShutdownSignal`]. Fails only if they cannot be installed.
+#[cfg(unix)]
+pub fn shutdown_signal() -> std::io::Result<impl FnOnce() + Send + 'static> {
+    let signal = ShutdownSignal::new()?;
+    Ok(move || signal.wait())
+}

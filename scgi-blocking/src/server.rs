@@ -146,6 +146,8 @@ impl Inner {
             st.accepting.then(|| st.wake.clone()).flatten()
         };
         log::info!("shutting down: no new connections");
+        #[cfg(unix)]
+        scgi_net::systemd::notify_stopping(module_path!());
         // The acceptor may be blocked in accept(2), which std cannot
         // interrupt: a connection of our own wakes it, and it then sees the
         // stop flag. That connection sends nothing and is closed quietly.
@@ -339,16 +341,22 @@ impl Server {
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:4000";
 
     /// Binds the address in `addr`: `"host:port"` or `"[v6]:port"` (TCP,
-    /// as [`bind_tcp`](Server::bind_tcp)) or `"unix:/path"` (a Unix socket,
-    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes.
-    /// The same on every runtime crate; see [`scgi_net::ListenAddr`].
+    /// as [`bind_tcp`](Server::bind_tcp)), `"unix:/path"` (a Unix socket,
+    /// as [`bind_unix`](Server::bind_unix)), the form `scgi_pass` takes, or
+    /// `"systemd"` / `"systemd:NAME"` (a socket passed by systemd socket
+    /// activation, see [`scgi_net::systemd`]). The same on every runtime
+    /// crate; see [`scgi_net::ListenAddr`].
     ///
     /// ```no_run
     /// let server = scgi_blocking::Server::bind("unix:/run/app/scgi.sock")?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind(addr: &str) -> io::Result<Server> {
-        match scgi_net::ListenAddr::parse(addr)? {
+        let addr = scgi_net::ListenAddr::parse(addr)?;
+        if let Some(passed) = addr.passed_listener() {
+            return Server::from_listener(passed?);
+        }
+        match addr {
             scgi_net::ListenAddr::Tcp(a) => Server::bind_tcp(a),
             #[cfg(unix)]
             scgi_net::ListenAddr::Unix(path) => Server::bind_unix(path),
@@ -511,6 +519,8 @@ impl Server {
             return Err(e);
         }
         log::info!("listening on {}", self.local);
+        #[cfg(unix)]
+        scgi_net::systemd::notify_ready(module_path!());
         Ok(())
     }
 
@@ -695,6 +705,8 @@ impl Server {
             st.wake = None;
         }
         log::info!("listening on {}", self.local);
+        #[cfg(unix)]
+        scgi_net::systemd::notify_ready(module_path!());
         Some(tx)
     }
 

@@ -13,6 +13,10 @@
 //!   adopts with `from_listener`.
 //! - [`ListenAddr`]: the one address string every server's `bind` takes
 //!   (`"host:port"`, `"[v6]:port"`, `"unix:/path"`).
+//! - On Unix, [`systemd`]: socket activation (the `"systemd"` address)
+//!   and readiness notification; [`ShutdownSignal`]: the graceful stop on
+//!   `SIGTERM` and `SIGINT` that each runtime crate's `shutdown_signal()`
+//!   returns.
 //! - [`has_pending_input`]: whether a connection has unread input, the
 //!   test each server makes before closing without a drain.
 //!
@@ -37,6 +41,14 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+#[cfg(unix)]
+mod signal;
+#[cfg(unix)]
+pub mod systemd;
+
+#[cfg(unix)]
+pub use signal::ShutdownSignal;
 
 /// Options for binding a TCP listener (a server's `bind_tcp_with`, or
 /// [`bind_tcp`]).
@@ -104,6 +116,8 @@ impl Default for TcpOptions {
 /// | field | default |
 /// | --- | --- |
 /// | [`mode`](UnixOptions::mode) | `None` (what the umask gives) |
+/// | [`owner`](UnixOptions::owner) | `None` (the server's user) |
+/// | [`group`](UnixOptions::group) | `None` (the server's group) |
 /// | [`remove_stale`](UnixOptions::remove_stale) | `true` |
 /// | [`backlog`](UnixOptions::backlog) | 1 024 |
 #[cfg(unix)]
@@ -115,6 +129,14 @@ pub struct UnixOptions {
     /// (connecting needs write permission). Set between `bind` and `listen`,
     /// so no client can connect before the mode is in place.
     pub mode: Option<u32>,
+    /// The user id to give the socket file (`chown`; only root may give a
+    /// file away). Set with [`mode`](UnixOptions::mode), before `listen`.
+    pub owner: Option<u32>,
+    /// The group id to give the socket file, e.g. the web server's group
+    /// (`www-data`) with mode `0o660`, so that the web server can connect
+    /// and nobody else can. The server's user must be root or a member of
+    /// the group. [`group_id`] looks a group up by name.
+    pub group: Option<u32>,
     /// If a socket file is already at the path and nothing listens on it
     /// (a server that crashed left it), remove it before binding. A path
     /// that is not a socket, or a socket someone still listens on, is never
@@ -129,6 +151,8 @@ impl UnixOptions {
     /// The defaults (see the table on [`UnixOptions`]).
     pub const DEFAULT: UnixOptions = UnixOptions {
         mode: None,
+        owner: None,
+        group: None,
         remove_stale: true,
         backlog: 1024,
     };
@@ -137,6 +161,21 @@ impl UnixOptions {
     #[must_use]
     pub const fn with_mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    /// Returns these options with the socket file's owner (a user id) set.
+    #[must_use]
+    pub const fn with_owner(mut self, uid: u32) -> Self {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// Returns these options with the socket file's group (a group id)
+    /// set: `UnixOptions::DEFAULT.with_mode(0o660).with_group(scgi_net::group_id("www-data")?)`.
+    #[must_use]
+    pub const fn with_group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
         self
     }
 
@@ -194,6 +233,8 @@ impl fmt::Display for Addr {
 /// | `"127.0.0.1:4000"`, `"localhost:4000"` | TCP (every resolved address is tried in turn) |
 /// | `"[::1]:4000"`, `"[::]:4000"` | TCP over IPv6 |
 /// | `"unix:/run/app/scgi.sock"` | a Unix socket at that path (as nginx writes `scgi_pass unix:/path`) |
+/// | `"systemd"` | the one socket systemd passed (socket activation; see [`systemd`]) |
+/// | `"systemd:web"` | the passed socket named `web` (`FileDescriptorName=web`) |
 ///
 /// ```
 /// use scgi_net::ListenAddr;
@@ -203,6 +244,8 @@ impl fmt::Display for Addr {
 ///     ListenAddr::parse("unix:/run/app/scgi.sock")?,
 ///     ListenAddr::Unix(std::path::Path::new("/run/app/scgi.sock"))
 /// );
+/// # #[cfg(unix)]
+/// assert_eq!(ListenAddr::parse("systemd:web")?, ListenAddr::Systemd(Some("web")));
 /// assert!(ListenAddr::parse("unix:").is_err());
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -214,6 +257,11 @@ pub enum ListenAddr<'a> {
     /// A Unix socket path (the string after `unix:`).
     #[cfg(unix)]
     Unix(&'a Path),
+    /// A socket passed by systemd socket activation: the only one (`None`,
+    /// from `"systemd"`), or the one of that name (from `"systemd:NAME"`);
+    /// taken with [`systemd::listener`].
+    #[cfg(unix)]
+    Systemd(Option<&'a str>),
 }
 
 impl<'a> ListenAddr<'a> {
@@ -222,6 +270,22 @@ impl<'a> ListenAddr<'a> {
     /// Unix sockets is `Unsupported`. A TCP address is only resolved when
     /// bound.
     pub fn parse(addr: &'a str) -> io::Result<ListenAddr<'a>> {
+        if addr == "systemd" || addr.starts_with("systemd:") {
+            let name = addr.strip_prefix("systemd:");
+            if name == Some("") {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "`systemd:` needs a socket name after it (or write `systemd`)",
+                ));
+            }
+            #[cfg(unix)]
+            return Ok(ListenAddr::Systemd(name));
+            #[cfg(not(unix))]
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "systemd socket activation is not available on this system",
+            ));
+        }
         if let Some(path) = addr.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err(io::Error::new(
@@ -244,6 +308,17 @@ impl<'a> ListenAddr<'a> {
             ));
         }
         Ok(ListenAddr::Tcp(addr))
+    }
+
+    /// The listener for a `systemd` address, taken from the sockets systemd
+    /// passed ([`systemd::listener`]); `None` for the other kinds, which
+    /// each server binds its own way.
+    pub fn passed_listener(&self) -> Option<io::Result<Listener>> {
+        match self {
+            #[cfg(unix)]
+            ListenAddr::Systemd(name) => Some(systemd::listener(*name)),
+            _ => None,
+        }
     }
 
     /// The error a server gives for a kind of address it cannot bind
@@ -437,11 +512,55 @@ fn bind_unix_at(
         id: file_id(path)?,
         log_target,
     };
+    if opts.owner.is_some() || opts.group.is_some() {
+        std::os::unix::fs::chown(path, opts.owner, opts.group)?;
+    }
     if let Some(mode) = opts.mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     socket.listen(opts.backlog)?;
     Ok((UnixListener::from(std::os::fd::OwnedFd::from(socket)), file))
+}
+
+/// The id of the group named `name` (from `/etc/group` or whatever the
+/// system's name service reads), for [`UnixOptions::with_group`]; a number
+/// is taken as the id itself. `NotFound` if there is no such group.
+#[cfg(unix)]
+pub fn group_id(name: &str) -> io::Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no group named {name}"),
+        )),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("looking up group {name}: {e}"),
+        )),
+    }
+}
+
+/// The id of the user named `name` (a number is taken as the id itself),
+/// for [`UnixOptions::with_owner`]. `NotFound` if there is no such user.
+#[cfg(unix)]
+pub fn user_id(name: &str) -> io::Result<u32> {
+    if let Ok(uid) = name.parse() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        Ok(None) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no user named {name}"),
+        )),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("looking up user {name}: {e}"),
+        )),
+    }
 }
 
 /// Whether the peer has sent bytes not read yet, without reading them and

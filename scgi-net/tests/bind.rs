@@ -59,6 +59,49 @@ mod unix {
         assert!(!p.exists());
     }
 
+    /// Owner and group are set before `listen`. Giving a file away needs
+    /// root (CI runs as root); elsewhere the file is given to our own ids,
+    /// which checks the call is made and keeps its ids.
+    #[test]
+    fn binds_with_owner_and_group() {
+        use std::os::unix::fs::MetadataExt;
+        let p = path("owner");
+        let root = nix::unistd::Uid::effective().is_root();
+        let (uid, gid) = if root {
+            (
+                scgi_net::user_id("nobody").unwrap(),
+                scgi_net::group_id("nogroup")
+                    .or_else(|_| scgi_net::group_id("nobody"))
+                    .unwrap(),
+            )
+        } else {
+            (
+                nix::unistd::Uid::effective().as_raw(),
+                nix::unistd::Gid::effective().as_raw(),
+            )
+        };
+        let opts = UnixOptions::DEFAULT
+            .with_mode(0o660)
+            .with_owner(uid)
+            .with_group(gid);
+        let (_l, _file) = bind_unix(&p, &opts, "test").unwrap();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    }
+
+    #[test]
+    fn user_and_group_names_resolve_and_unknown_ones_are_not_found() {
+        assert_eq!(scgi_net::user_id("root").unwrap(), 0);
+        assert_eq!(scgi_net::group_id("root").unwrap(), 0);
+        assert_eq!(scgi_net::group_id("1234").unwrap(), 1234);
+        let e = scgi_net::group_id("no-such-group-scgi").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("no-such-group-scgi"), "{e}");
+        let e = scgi_net::user_id("no-such-user-scgi").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
     #[test]
     fn a_stale_socket_file_is_replaced() {
         let p = path("stale");
@@ -164,10 +207,43 @@ fn listen_addr_strings() {
         ListenAddr::parse("unix:/tmp/a b.sock").unwrap(),
         ListenAddr::Unix(std::path::Path::new("/tmp/a b.sock"))
     );
-    for bad in ["", "unix:"] {
+    assert_eq!(
+        ListenAddr::parse("systemd").unwrap(),
+        ListenAddr::Systemd(None)
+    );
+    assert_eq!(
+        ListenAddr::parse("systemd:web").unwrap(),
+        ListenAddr::Systemd(Some("web"))
+    );
+    assert!(
+        ListenAddr::parse("127.0.0.1:4000")
+            .unwrap()
+            .passed_listener()
+            .is_none()
+    );
+    for bad in ["", "unix:", "systemd:"] {
         let e = ListenAddr::parse(bad).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
     }
+}
+
+/// Without `LISTEN_FDS` (this test process was not socket-activated), a
+/// `systemd` address fails with `NotFound` and says why.
+#[cfg(unix)]
+#[test]
+fn systemd_address_without_passed_sockets_says_why() {
+    let e = match scgi_net::ListenAddr::parse("systemd")
+        .unwrap()
+        .passed_listener()
+    {
+        Some(Err(e)) => e,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert!(
+        e.to_string().starts_with("systemd: LISTEN_FDS is not set"),
+        "{e}"
+    );
 }
 
 /// Binding errors name the address (issue 18), and keep their kind.

@@ -51,7 +51,22 @@ use std::time::Duration;
 use scgi_proto::server::Config;
 use scgi_proto::{Headers, ResponseParser, ResponseStep};
 
+pub mod process;
 pub mod scenarios;
+
+/// A fresh path in the temp directory (`scgi-<what>-<pid>-<n>.sock`),
+/// nothing at it.
+#[must_use]
+pub fn temp_path(what: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "scgi-{what}-{}-{}.sock",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
 
 /// How long a scenario's client waits on any one read or write before it
 /// fails: a bound on every test, not a timing assertion.
@@ -221,13 +236,7 @@ impl Harness<'_> {
 
     /// Starts a server with `config` on this run's transport.
     pub fn start(&self, config: Config) -> Running {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let unix_path = std::env::temp_dir().join(format!(
-            "scgi-test-{}-{}.sock",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&unix_path);
+        let unix_path = temp_path("test");
         (self.start)(&Setup {
             transport: self.transport,
             config,

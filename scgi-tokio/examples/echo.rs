@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`; Ctrl-C stops it gracefully.
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully.
 
 mod common;
 
@@ -35,6 +35,6 @@ async fn echo(mut req: Request) -> std::io::Result<()> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     common::bind_from_args()?
-        .run_until(echo, tokio::signal::ctrl_c())
+        .run_until(echo, scgi_tokio::shutdown_signal()?)
         .await
 }

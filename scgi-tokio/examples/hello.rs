@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`; Ctrl-C stops it gracefully (requests in flight
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully (requests in flight
 //! finish). Put nginx in front of it:
 //!
 //! ```nginx
@@ -32,5 +32,7 @@ async fn main() -> std::io::Result<()> {
                 .await
         }
     };
-    server.run_until(hello, tokio::signal::ctrl_c()).await
+    server
+        .run_until(hello, scgi_tokio::shutdown_signal()?)
+        .await
 }

@@ -187,6 +187,8 @@ mod net;
 pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions, Tokio, TokioListener};
 pub use scgi_async;
+#[cfg(unix)]
+pub use scgi_async::{ShutdownSignal, shutdown_signal};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]

@@ -31,5 +31,5 @@ mod app;
 
 fn main() -> std::io::Result<()> {
     let server = common::bind_from_args()?.with_spawner(scgi_async_std::Smol);
-    smol::block_on(server.serve(app::router()))
+    smol::block_on(server.serve_until(app::router(), scgi_async_std::shutdown_signal()?))
 }

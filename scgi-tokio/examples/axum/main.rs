@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`; Ctrl-C stops it gracefully (requests in flight
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully (requests in flight
 //! finish). Put nginx in front of it:
 //!
 //! ```nginx
@@ -33,6 +33,6 @@ mod app;
 async fn main() -> std::io::Result<()> {
     let server = common::bind_from_args()?;
     server
-        .serve_until(app::router(), tokio::signal::ctrl_c())
+        .serve_until(app::router(), scgi_tokio::shutdown_signal()?)
         .await
 }

@@ -1,0 +1,191 @@
+//! systemd socket activation (`LISTEN_FDS`, `LISTEN_PID`,
+//! `LISTEN_FDNAMES`) and readiness notification (`NOTIFY_SOCKET`).
+//!
+//! A server started by a `.socket` unit (or by `systemd-socket-activate`)
+//! receives its listening sockets as file descriptors 3, 4, ...; every
+//! server's `bind` takes them with the address `"systemd"` (the one socket
+//! passed) or `"systemd:NAME"` (the one named `NAME` by the unit's
+//! `FileDescriptorName=`). Taking them is [`listener`]; the descriptors are
+//! adopted through the [`listenfd`] crate, so no `unsafe` is needed here or
+//! in the application.
+//!
+//! With `Type=notify` in the `.service` unit, the servers tell systemd when
+//! they serve (`READY=1`) and when they start stopping (`STOPPING=1`)
+//! through [`notify_ready`] and [`notify_stopping`]; without
+//! `NOTIFY_SOCKET` in the environment these do nothing.
+
+use std::io;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::Listener;
+
+/// The descriptors passed to this process, taken at most once each.
+static PASSED: OnceLock<Mutex<listenfd::ListenFd>> = OnceLock::new();
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// The count of sockets systemd passed to this process, checked against
+/// `LISTEN_PID`.
+fn passed_count() -> io::Result<usize> {
+    let count = std::env::var("LISTEN_FDS").map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "LISTEN_FDS is not set: no socket was passed (start the service from a \
+             .socket unit, or under systemd-socket-activate)",
+        )
+    })?;
+    if let Ok(pid) = std::env::var("LISTEN_PID") {
+        let ours = std::process::id();
+        if pid.trim() != ours.to_string() {
+            return Err(invalid(format!(
+                "LISTEN_PID={pid} is not this process ({ours}): the sockets were passed \
+                 to another one"
+            )));
+        }
+    }
+    let n: usize = count
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("LISTEN_FDS={count} is not a count of sockets")))?;
+    if n == 0 {
+        return Err(invalid("LISTEN_FDS=0: no socket was passed".into()));
+    }
+    Ok(n)
+}
+
+/// Which passed descriptor `name` means, among `names` (the
+/// `LISTEN_FDNAMES` list; systemd names unnamed ones `unknown`).
+fn index_of(name: Option<&str>, names: &[&str], count: usize) -> io::Result<usize> {
+    let list = || names.join(", ");
+    match name {
+        None if count == 1 => Ok(0),
+        None => Err(invalid(format!(
+            "{count} sockets were passed: choose one with systemd:NAME (names: {})",
+            list()
+        ))),
+        Some(name) => {
+            let mut found = names.iter().enumerate().filter(|(_, n)| **n == name);
+            match (found.next(), found.next()) {
+                (Some((i, _)), None) if i < count => Ok(i),
+                (Some(_), Some(_)) => Err(invalid(format!(
+                    "more than one passed socket is named {name} (names: {})",
+                    list()
+                ))),
+                _ => Err(invalid(format!(
+                    "no passed socket is named {name} (names: {})",
+                    list()
+                ))),
+            }
+        }
+    }
+}
+
+/// Takes a listening socket passed by systemd socket activation: the only
+/// one passed (`name` `None`), or the one named `name` in
+/// `LISTEN_FDNAMES`. TCP and Unix stream sockets are accepted; a passed
+/// Unix socket's file belongs to systemd and is left in place.
+///
+/// Fails with a message saying what is wrong: `LISTEN_FDS` unset (not
+/// started by systemd: `NotFound`), `LISTEN_PID` naming another process,
+/// several sockets passed and no name given, no socket of that name, a
+/// descriptor that is not a listening stream socket, or one taken already
+/// (each descriptor is handed out once per process).
+pub fn listener(name: Option<&str>) -> io::Result<Listener> {
+    let what = match name {
+        Some(n) => format!("systemd:{n}"),
+        None => "systemd".to_owned(),
+    };
+    take(name).map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
+}
+
+fn take(name: Option<&str>) -> io::Result<Listener> {
+    let count = passed_count()?;
+    let names_var = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
+    let names: Vec<&str> = if names_var.is_empty() {
+        vec!["unknown"; count]
+    } else {
+        names_var.split(':').collect()
+    };
+    let index = index_of(name, &names, count)?;
+    let passed = PASSED.get_or_init(|| Mutex::new(listenfd::ListenFd::from_env()));
+    let mut passed = passed.lock().unwrap_or_else(PoisonError::into_inner);
+    let gone = || invalid(format!("descriptor {} was taken already", index + 3));
+    // listenfd checks the socket's family and type before adopting it, and
+    // hands each descriptor out once.
+    let listener = match passed.take_tcp_listener(index) {
+        Ok(Some(tcp)) => Listener::Tcp(tcp),
+        Ok(None) => return Err(gone()),
+        Err(_) => match passed.take_unix_listener(index) {
+            Ok(Some(unix)) => Listener::Unix(unix),
+            Ok(None) => return Err(gone()),
+            Err(e) => {
+                return Err(invalid(format!(
+                    "descriptor {} is not a TCP or Unix stream socket: {e}",
+                    index + 3
+                )));
+            }
+        },
+    };
+    // systemd passes the descriptors without close-on-exec; a program this
+    // server starts must not inherit its listener.
+    match &listener {
+        Listener::Tcp(l) => socket2::SockRef::from(l).set_cloexec(true)?,
+        Listener::Unix(l) => socket2::SockRef::from(l).set_cloexec(true)?,
+    }
+    Ok(listener)
+}
+
+/// Tells systemd the service is ready (`READY=1`), if `NOTIFY_SOCKET` is
+/// set (a `Type=notify` unit); otherwise does nothing. The servers call it
+/// when they start serving. A failure to notify is logged under
+/// `log_target`, not returned: the service serves either way.
+pub fn notify_ready(log_target: &'static str) {
+    notify(&[sd_notify::NotifyState::Ready], log_target);
+}
+
+/// Tells systemd the service is stopping (`STOPPING=1`), if
+/// `NOTIFY_SOCKET` is set; the servers call it when a graceful stop
+/// starts.
+pub fn notify_stopping(log_target: &'static str) {
+    notify(&[sd_notify::NotifyState::Stopping], log_target);
+}
+
+fn notify(state: &[sd_notify::NotifyState<'_>], log_target: &'static str) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        log::warn!(target: log_target, "telling systemd {state:?}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_of;
+
+    #[test]
+    fn one_socket_needs_no_name() {
+        assert_eq!(index_of(None, &["unknown"], 1).unwrap(), 0);
+    }
+
+    #[test]
+    fn several_sockets_need_a_name_and_the_error_lists_them() {
+        let e = index_of(None, &["web", "admin"], 2).unwrap_err();
+        assert!(e.to_string().contains("names: web, admin"), "{e}");
+        assert_eq!(index_of(Some("admin"), &["web", "admin"], 2).unwrap(), 1);
+    }
+
+    #[test]
+    fn unknown_and_ambiguous_names_are_refused() {
+        let e = index_of(Some("api"), &["web"], 1).unwrap_err();
+        assert!(
+            e.to_string().contains("no passed socket is named api"),
+            "{e}"
+        );
+        let e = index_of(Some("web"), &["web", "web"], 2).unwrap_err();
+        assert!(e.to_string().contains("more than one"), "{e}");
+        // A name past the count of descriptors is not one of them.
+        assert!(index_of(Some("late"), &["web", "late"], 1).is_err());
+    }
+}
