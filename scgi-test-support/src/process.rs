@@ -75,16 +75,25 @@ impl Example {
     }
 }
 
-/// A running child, killed if the test fails before it exits; its stderr
-/// is collected by a thread, so a chatty child never blocks on a full pipe.
-struct Running {
+/// A running child process, killed if the test fails before it exits; its
+/// stderr is collected by a thread, so a chatty child never blocks on a
+/// full pipe.
+#[derive(Debug)]
+pub struct ChildProcess {
     child: Child,
     stderr: mpsc::Receiver<String>,
     log: String,
 }
 
-impl Running {
-    fn spawn(mut command: Command) -> Running {
+impl ChildProcess {
+    /// Starts `command` (stdin and stdout null, stderr collected,
+    /// `RUST_LOG=info`).
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started.
+    #[must_use]
+    pub fn spawn(mut command: Command) -> ChildProcess {
         command.stdin(Stdio::null()).stdout(Stdio::null());
         command.stderr(Stdio::piped()).env("RUST_LOG", "info");
         let mut child = command.spawn().expect("starting the example");
@@ -97,7 +106,7 @@ impl Running {
                 }
             }
         });
-        Running {
+        ChildProcess {
             child,
             stderr,
             log: String::new(),
@@ -108,7 +117,12 @@ impl Running {
         i32::try_from(self.child.id()).expect("a pid")
     }
 
-    fn signal(&self, signal: i32) {
+    /// Sends `signal` (a number: 15 is SIGTERM) with kill(1).
+    ///
+    /// # Panics
+    ///
+    /// If kill fails.
+    pub fn signal(&self, signal: i32) {
         // kill(1): a real signal to the real process, without `unsafe`.
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -119,7 +133,7 @@ impl Running {
     }
 
     /// What the child wrote to stderr so far.
-    fn log(&mut self) -> &str {
+    pub fn log(&mut self) -> &str {
         while let Ok(line) = self.stderr.try_recv() {
             self.log.push_str(&line);
             self.log.push('\n');
@@ -127,8 +141,12 @@ impl Running {
         &self.log
     }
 
-    /// Waits for the child to exit, at most [`PROCESS_TIMEOUT`].
-    fn wait(&mut self) -> ExitStatus {
+    /// Waits for the child to exit, at most 30 s.
+    ///
+    /// # Panics
+    ///
+    /// If it does not exit in time (its log is in the message).
+    pub fn wait(&mut self) -> ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for the child") {
@@ -144,15 +162,20 @@ impl Running {
     }
 }
 
-impl Drop for Running {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// Polls `ready` every 20 ms until it is true, at most [`PROCESS_TIMEOUT`].
-fn wait_for(what: &str, run: &mut Running, mut ready: impl FnMut() -> bool) {
+/// Polls `ready` every 20 ms until it is true, at most 30 s, failing
+/// early if the child exits first.
+///
+/// # Panics
+///
+/// If `ready` stays false, or the child exits.
+pub fn wait_for(what: &str, run: &mut ChildProcess, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         if let Some(status) = run.child.try_wait().expect("polling the child") {
@@ -213,7 +236,7 @@ pub fn sigterm_finishes_the_request_in_flight(example: &Example) {
         let path = temp_path("sigterm");
         let mut command = Command::new(&binary);
         command.arg(format!("unix:{}", path.display()));
-        let mut run = Running::spawn(command);
+        let mut run = ChildProcess::spawn(command);
         wait_for("socket file", &mut run, || {
             UnixStream::connect(&path).is_ok()
         });
@@ -259,22 +282,34 @@ pub fn have_socket_activate() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `systemd-socket-activate` listening on a fresh Unix socket path, the
-/// socket named `scgi`, ready to run `binary` with `SCGI_ADDR=addr` on the
-/// first connection.
-fn activate(binary: &Path, addr: &str) -> (PathBuf, Running) {
+/// Starts `systemd-socket-activate` listening on a fresh Unix socket path
+/// (returned), the socket named `fdname`, ready to run `binary` with
+/// `SCGI_ADDR=addr` (and `NOTIFY_SOCKET=notify`, if given) on the first
+/// connection.
+#[must_use]
+pub fn activate(
+    binary: &Path,
+    fdname: &str,
+    addr: &str,
+    notify: Option<&Path>,
+) -> (PathBuf, ChildProcess) {
     let path = temp_path("activate");
     let mut command = Command::new("systemd-socket-activate");
     command
         .arg("-l")
         .arg(&path)
-        .arg("--fdname=scgi")
+        .arg(format!("--fdname={fdname}"))
         .arg("-E")
         .arg(format!("SCGI_ADDR={addr}"))
         .arg("-E")
-        .arg("RUST_LOG=info")
-        .arg(binary);
-    let mut run = Running::spawn(command);
+        .arg("RUST_LOG=info");
+    if let Some(notify) = notify {
+        command
+            .arg("-E")
+            .arg(format!("NOTIFY_SOCKET={}", notify.display()));
+    }
+    command.arg(binary);
+    let mut run = ChildProcess::spawn(command);
     wait_for("socket file", &mut run, || path.exists());
     (path, run)
 }
@@ -293,7 +328,7 @@ fn activate(binary: &Path, addr: &str) -> (PathBuf, Running) {
 /// If any of that does not happen.
 pub fn socket_activation_serves(example: &Example) {
     let binary = example.build();
-    let (path, mut run) = activate(&binary, "systemd:scgi");
+    let (path, mut run) = activate(&binary, "scgi", "systemd:scgi", None);
     for body in [&b"first, the one that starts the server"[..], b"second"] {
         let mut conn = connect(&path);
         conn.write_all(&request(body)).expect("sending a request");
@@ -314,7 +349,7 @@ pub fn socket_activation_serves(example: &Example) {
     );
     let _ = std::fs::remove_file(&path);
 
-    let (path, mut run) = activate(&binary, "systemd:other");
+    let (path, mut run) = activate(&binary, "scgi", "systemd:other", None);
     // The example starts on the first connection and fails at once.
     let mut conn = connect(&path);
     let mut nothing = Vec::new();
@@ -349,7 +384,7 @@ pub fn notifies_systemd(example: &Example) {
     command
         .arg(format!("unix:{}", listen.display()))
         .env("NOTIFY_SOCKET", &notify);
-    let mut run = Running::spawn(command);
+    let mut run = ChildProcess::spawn(command);
     let next = || -> io::Result<String> {
         let mut buf = [0u8; 512];
         let n = socket.recv(&mut buf)?;

@@ -78,7 +78,7 @@
 //! `ProxyPass / scgi://127.0.0.1:4000/` (`mod_proxy_scgi`), lighttpd
 //! `scgi.server` (`mod_scgi`). The examples `hello` and `echo` listen on
 //! `127.0.0.1:4000` (`cargo run -p scgi-tokio --example hello`) and stop
-//! gracefully on Ctrl-C.
+//! gracefully on SIGTERM or Ctrl-C ([`shutdown_signal`]).
 //!
 //! # Handlers
 //!
@@ -174,7 +174,7 @@
 //!
 //! The crate enables tokio's `net`, `rt`, `time`, `sync` and `io-util`.
 //! The application picks the runtime flavour (`rt-multi-thread` or
-//! current-thread) and `signal` for Ctrl-C.
+//! current-thread); [`shutdown_signal`] needs no tokio feature.
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]
