@@ -179,6 +179,8 @@
 //! | --- | --- | --- |
 //! | `async-std` | yes | `AsyncStd`, the spawner used when none is set; `TryFrom` async-std's listeners for [`Listener`] |
 //! | `smol` | no | `Smol` (spawns with `smol::spawn`), and [`Spawn`] for `Arc<smol::Executor>` |
+//! | `tower` | no | `Server::serve` / `serve_until` for any `tower::Service` (an axum `Router`), through `scgi-tower`; `RemoteAddr` |
+//! | `axum` | no | `tower`, and axum's `ConnectInfo<SocketAddr>` (the HTTP client) in each request, for axum's `ConnectInfo` extractor |
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]
@@ -202,7 +204,7 @@ pub use scgi_async::{ShutdownSignal, shutdown_signal};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
-pub use scgi_tower::{self, HttpService};
+pub use scgi_tower::{self, HttpService, RemoteAddr};
 
 /// An SCGI server on a TCP or Unix socket, a task per connection on the
 /// executor its [`Spawn`]er names: see [`scgi_async::Server`] for its

@@ -170,6 +170,11 @@
 //! the response framing are `scgi_proto::http`'s; see `Server::serve_until`
 //! for the rest and `examples/axum` for an axum app.
 //!
+//! The `axum` feature is `tower` plus axum's `ConnectInfo<SocketAddr>` in
+//! each request's extensions (the HTTP client's address, from
+//! `REMOTE_ADDR` and `REMOTE_PORT`; also there as [`RemoteAddr`] with
+//! `tower` alone), so axum's `ConnectInfo` extractor works.
+//!
 //! # Cargo features of tokio
 //!
 //! The crate enables tokio's `net`, `rt`, `time`, `sync` and `io-util`.
@@ -192,7 +197,7 @@ pub use scgi_async::{ShutdownSignal, shutdown_signal};
 pub use scgi_proto;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
-pub use scgi_tower::{self, HttpService};
+pub use scgi_tower::{self, HttpService, RemoteAddr};
 
 /// An SCGI server on a TCP or Unix socket, served by tokio tasks: see
 /// [`scgi_async::Server`] for its methods, and the [crate docs](crate).

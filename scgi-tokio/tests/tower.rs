@@ -455,3 +455,37 @@ async fn content_length_is_the_librarys() {
     })
     .await;
 }
+
+/// With the `axum` feature, axum's own `ConnectInfo<SocketAddr>` extractor
+/// gets the HTTP client from `REMOTE_ADDR` and `REMOTE_PORT`; without the
+/// two headers it is missing, as axum answers then (500).
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_connect_info_is_the_http_client() {
+    use axum::extract::ConnectInfo;
+    bounded(async {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|ConnectInfo(client): ConnectInfo<SocketAddr>| async move {
+                client.to_string()
+            }),
+        );
+        let (addr, handle, serving) = start(app, Config::default());
+        let with = wire(
+            &[
+                ("REQUEST_METHOD", b"GET"),
+                ("REQUEST_URI", b"/"),
+                ("REMOTE_ADDR", b"2001:db8::7"),
+                ("REMOTE_PORT", b"51234"),
+            ],
+            b"",
+        );
+        let out = text(&exchange(addr, &with).await);
+        assert!(out.starts_with("Status: 200"), "{out}");
+        assert!(out.ends_with("\r\n\r\n[2001:db8::7]:51234"), "{out}");
+        let out = text(&exchange(addr, &get("/")).await);
+        assert!(out.starts_with("Status: 500"), "{out}");
+        stop(handle, serving).await;
+    })
+    .await;
+}

@@ -21,7 +21,10 @@
 //!   without calling the service. The extensions hold the
 //!   [`RemoteAddr`](scgi_proto::http::RemoteAddr) (the HTTP client), the
 //!   raw [`ScgiHeaders`](scgi_proto::http::ScgiHeaders) and the peer's
-//!   address (the web server; the runtime crate's `Addr`);
+//!   address (the web server; the runtime crate's `Addr`); with the
+//!   feature `axum`, also axum's `ConnectInfo<SocketAddr>` (the HTTP
+//!   client, as [`RemoteAddr`](scgi_proto::http::RemoteAddr)), so that
+//!   axum's `ConnectInfo` extractor works;
 //! - the body is a [`RequestBody`], streamed from the socket as the
 //!   service reads it;
 //! - the service is called once it is ready; its error, or a panic, is
@@ -58,6 +61,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use http_body::{Body as _, Frame, SizeHint};
 use tower_service::Service;
+
+pub use scgi_proto::http::RemoteAddr;
 
 /// A boxed error, as tower uses them.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -265,6 +270,11 @@ pub async fn handle<R: Exchange, S: HttpService<R>>(mut service: S, req: R) -> i
         }
     };
     parts.extensions.insert(req.peer().clone());
+    #[cfg(feature = "axum")]
+    if let Some(client) = parts.extensions.get::<scgi_proto::http::RemoteAddr>() {
+        let client = axum::extract::ConnectInfo(client.0);
+        parts.extensions.insert(client);
+    }
     let is_head = parts.method == http::Method::HEAD;
     let body = RequestBody {
         remaining: req.body_remaining(),

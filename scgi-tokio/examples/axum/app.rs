@@ -2,15 +2,16 @@
 //! optional extensions `/whoami` reads.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path};
+use axum::extract::{ConnectInfo, Extension, Path};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use scgi_tokio::scgi_proto::http::{RemoteAddr, ScgiHeaders};
+use scgi_tokio::scgi_proto::http::ScgiHeaders;
 use serde::{Deserialize, Serialize};
 
 /// How many pieces `/stream` sends, and the pause before each.
@@ -82,13 +83,14 @@ async fn stream() -> impl IntoResponse {
     )
 }
 
-/// The HTTP client's address and the web server's name, from the request
-/// extensions `scgi-tokio` adds.
+/// The HTTP client's address, with axum's own `ConnectInfo` extractor
+/// (filled from `REMOTE_ADDR` and `REMOTE_PORT` by the `axum` feature; the
+/// same address is in the `scgi_tokio::RemoteAddr` extension), and the web
+/// server's name from the raw SCGI headers.
 async fn whoami(
-    client: Option<Extension<RemoteAddr>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Extension(scgi): Extension<ScgiHeaders>,
 ) -> String {
-    let client = client.map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string());
     let server = scgi.headers().server_name().unwrap_or("-").to_owned();
     format!("client {client}, server {server}\n")
 }

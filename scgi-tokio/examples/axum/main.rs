@@ -1,7 +1,7 @@
 //! An axum `Router`, unchanged, served over SCGI (feature `tower`).
 //!
 //! ```text
-//! cargo run -p scgi-tokio --features tower --example axum [HOST:PORT | unix:PATH]
+//! cargo run -p scgi-tokio --features axum --example axum [HOST:PORT | unix:PATH]
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
