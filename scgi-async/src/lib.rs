@@ -79,7 +79,7 @@ mod tower;
 pub use request::{Request, Upgraded};
 pub use rt::{Accept, Handback, Runtime, Socket};
 pub use scgi_net::{Addr, Listener};
-pub use scgi_proto::server::Config;
+pub use scgi_proto::server::{Config, Stats};
 pub use server::Server;
 pub use shared::ShutdownHandle;
 

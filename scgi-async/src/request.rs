@@ -124,6 +124,22 @@ impl<R: Runtime> Returned<R> {
     pub(crate) fn describe(&self) -> Describe<'_> {
         Describe(self.head.headers(&self.buf))
     }
+
+    /// Ends the request, which came to `outcome`: see [`Conn::complete`].
+    pub(crate) async fn complete(&mut self, outcome: Outcome, peer: &Addr) -> io::Result<()> {
+        let headers = self.head.headers(&self.buf);
+        self.conn.complete(outcome, peer, headers).await
+    }
+
+    /// Ends the request, which came to `outcome`, in a task of its own,
+    /// which gives up if the shutdown is forced.
+    fn finish_apart(mut self, outcome: Outcome, peer: Addr) {
+        let watch = self.conn.slot.shared().watch();
+        let runtime = self.conn.runtime.clone();
+        runtime.spawn(watch.guard(async move {
+            let _ = self.complete(outcome, &peer).await;
+        }));
+    }
 }
 
 /// The response buffer: `bytes[start..end]` waits to be sent.
@@ -246,6 +262,7 @@ pub(crate) async fn read_head<R: Runtime>(
         }
     };
     end.log(&peer);
+    slot.shared().counters.head_ended(&end);
     let _ = Conn::new(stream, life, slot, runtime.clone())
         .close(end.ending(), &peer)
         .await;
@@ -273,16 +290,6 @@ impl<R: Runtime> Conn<R> {
             slot,
             runtime,
         }
-    }
-
-    /// Ends the request, which came to `outcome`, in a task of its own,
-    /// which gives up if the shutdown is forced.
-    pub(crate) fn finish_apart(mut self, outcome: Outcome, peer: Addr) {
-        let watch = self.slot.shared().watch();
-        let runtime = self.runtime.clone();
-        runtime.spawn(watch.guard(async move {
-            let _ = self.complete(outcome, &peer).await;
-        }));
     }
 
     fn forced(&self) -> bool {
@@ -348,7 +355,7 @@ impl<R: Runtime> Conn<R> {
         Poll::Ready(match result {
             Ok(0) => Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                self.life.sent();
+                self.life.sent(n);
                 Ok(n)
             }
             Err(e) => Err(e),
@@ -395,15 +402,29 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// Ends the request, which came to `outcome` (or to nothing, if the
-    /// shutdown deadline has passed). `peer` is for log lines.
-    pub(crate) async fn complete(&mut self, outcome: Outcome, peer: &Addr) -> io::Result<()> {
+    /// shutdown deadline has passed), and counts it (and logs its access
+    /// line, if asked to). `peer` and `headers` are for log lines.
+    pub(crate) async fn complete(
+        &mut self,
+        outcome: Outcome,
+        peer: &Addr,
+        headers: Headers<'_>,
+    ) -> io::Result<()> {
         let outcome = if self.forced() {
             Outcome::Forced
         } else {
             outcome
         };
         let ending = self.life.end(outcome, self.read_to_end);
-        self.close(ending, peer).await
+        let result = self.close(ending, peer).await;
+        let shared = self.slot.shared();
+        shared
+            .counters
+            .request_ended(self.life.status(), self.life.body_error());
+        if shared.access_log() {
+            self.life.access_line(headers, peer, R::now()).log();
+        }
+        result
     }
 
     /// Carries out `ending`. The socket closes when the `Conn` is dropped.
@@ -675,6 +696,7 @@ impl<R: Runtime> Request<R> {
         for attempt in 0..2 {
             if conn.out.encode(|buf| head.encode(buf))? {
                 conn.life.wrote();
+                conn.life.wrote_head(head.status());
                 return Ok(());
             }
             if attempt == 0 {
@@ -682,7 +704,9 @@ impl<R: Runtime> Request<R> {
             }
         }
         let bytes = head.to_vec()?;
-        self.write_all(&bytes).await
+        self.write_all(&bytes).await?;
+        self.conn_mut()?.life.wrote_head(head.status());
+        Ok(())
     }
 
     /// Takes the connection as a raw byte stream after a
@@ -703,6 +727,13 @@ impl<R: Runtime> Request<R> {
         }
         self.conn_mut()?.flush().await?;
         let conn = self.conn.take().ok_or_else(upgraded_error)?;
+        // The request ends here as far as the server can tell.
+        let shared = conn.slot.shared();
+        shared.counters.request_ended(conn.life.status(), None);
+        if shared.access_log() {
+            let headers = self.head.headers(&self.buf);
+            conn.life.access_line(headers, &self.peer, R::now()).log();
+        }
         let leftover = if self.pos < self.buf.len() {
             self.buf.split_off(self.pos).freeze()
         } else {
@@ -726,8 +757,20 @@ impl<R: Runtime> Request<R> {
     /// the last write, if any.
     pub async fn finish(mut self) -> io::Result<()> {
         match self.release() {
-            Some(mut conn) => conn.complete(Outcome::Done, &self.peer).await,
+            Some(mut conn) => {
+                let headers = self.head.headers(&self.buf);
+                conn.complete(Outcome::Done, &self.peer, headers).await
+            }
             None => Ok(()),
+        }
+    }
+
+    /// A head with `status` went out as raw bytes (the tower layer's):
+    /// note it for the counters and the access log.
+    #[cfg(feature = "tower")]
+    pub(crate) fn wrote_head(&mut self, status: u16) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.life.wrote_head(status);
         }
     }
 
@@ -770,7 +813,7 @@ impl<R: Runtime> Drop for Request<R> {
         };
         // Handed out by `next`, or outliving its handler: finish in a task
         // of its own (a destructor cannot wait).
-        returned.conn.finish_apart(outcome, self.peer.clone());
+        returned.finish_apart(outcome, self.peer.clone());
     }
 }
 

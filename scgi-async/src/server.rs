@@ -85,13 +85,24 @@ async fn accept_one<R: Runtime>(
 ) -> Option<Accepted<R>> {
     let mut backoff = Duration::ZERO;
     loop {
-        let slot = poll_fn(|cx| shared.poll_acquire(cx)).await?;
+        let mut waited = false;
+        let mut slot = poll_fn(|cx| {
+            let acquired = shared.poll_acquire(cx);
+            if acquired.is_pending() && !std::mem::replace(&mut waited, true) {
+                shared.counters.waited_at_cap();
+            }
+            acquired
+        })
+        .await?;
         let accepted = poll_fn(|cx| match listener(cx) {
             Poll::Ready(accepted) => Poll::Ready(Some(accepted)),
             Poll::Pending => shared.poll_stop(cx).map(|()| None),
         });
         match accepted.await? {
-            Ok((stream, peer)) => return Some((slot, stream, peer)),
+            Ok((stream, peer)) => {
+                slot.opened();
+                return Some((slot, stream, peer));
+            }
             Err(e) => {
                 drop(slot);
                 match e.kind() {
@@ -122,9 +133,12 @@ async fn backlog<R: Runtime>(
     listener: &impl Listen<R>,
     mut each: impl FnMut(Accepted<R>),
 ) {
-    while let Some(slot) = shared.try_acquire() {
+    while let Some(mut slot) = shared.try_acquire() {
         match poll_fn(|cx| Poll::Ready(listener(cx))).await {
-            Poll::Ready(Ok((stream, peer))) => each((slot, stream, peer)),
+            Poll::Ready(Ok((stream, peer))) => {
+                slot.opened();
+                each((slot, stream, peer));
+            }
             _ => break,
         }
     }
@@ -285,6 +299,13 @@ impl<R: Runtime> Server<R> {
     #[must_use]
     pub fn local_addr(&self) -> &Addr {
         &self.local
+    }
+
+    /// What the server has done so far (see
+    /// [`ShutdownHandle::stats`]).
+    #[must_use]
+    pub fn stats(&self) -> scgi_proto::server::Stats {
+        self.shared.counters.snapshot()
     }
 
     /// A handle to stop the server from another task or thread.
@@ -634,7 +655,7 @@ async fn serve<R, H, F>(
     };
     if let Some(mut returned) = returned {
         let _ = watch
-            .or_forced(pin!(returned.conn.complete(outcome, &peer)))
+            .or_forced(pin!(returned.complete(outcome, &peer)))
             .await;
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use scgi_proto::server::Config;
+use scgi_proto::server::{Config, Counters, Stats};
 
 use crate::rt::Runtime;
 
@@ -55,6 +55,10 @@ struct State {
 /// See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// What the server is doing (see [`Stats`]).
+    pub(crate) counters: Counters,
+    /// [`Config::access_log`].
+    access_log: AtomicBool,
     stopping: AtomicBool,
     /// The shutdown deadline passed: connections give up.
     forced: AtomicBool,
@@ -64,6 +68,8 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: &Config) -> Shared {
         Shared {
+            counters: Counters::new(),
+            access_log: AtomicBool::new(config.access_log),
             stopping: AtomicBool::new(false),
             forced: AtomicBool::new(false),
             state: Mutex::new(State {
@@ -85,10 +91,16 @@ impl Shared {
     }
 
     pub(crate) fn reconfigure(&self, config: &Config) {
+        self.access_log.store(config.access_log, Ordering::Relaxed);
         let mut st = self.lock();
         st.cap = config.connection_cap();
         st.shutdown_timeout = config.shutdown_timeout;
         st.on_change.wake_all();
+    }
+
+    /// Whether to log an access line per request.
+    pub(crate) fn access_log(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
     }
 
     pub(crate) fn stopping(&self) -> bool {
@@ -121,7 +133,7 @@ impl Shared {
         }
         if st.open < st.cap {
             st.open += 1;
-            return Poll::Ready(Some(Slot(Arc::clone(self))));
+            return Poll::Ready(Some(Slot(Arc::clone(self), false)));
         }
         st.on_change.register(cx.waker());
         st.on_stop.register(cx.waker());
@@ -134,7 +146,7 @@ impl Shared {
         let mut st = self.lock();
         (st.open < st.cap).then(|| {
             st.open += 1;
-            Slot(Arc::clone(self))
+            Slot(Arc::clone(self), false)
         })
     }
 
@@ -220,18 +232,28 @@ impl Shared {
 /// One connection's place under
 /// [`max_connections`](Config::max_connections); released when dropped
 /// (by the finished request, the upgraded stream, or an unanswered
-/// connection).
+/// connection). Taken before accepting; once a connection holds it,
+/// [`opened`](Slot::opened) counts it open until the slot is dropped.
 #[derive(Debug)]
-pub(crate) struct Slot(Arc<Shared>);
+pub(crate) struct Slot(Arc<Shared>, bool);
 
 impl Slot {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.0
     }
+
+    /// A connection was accepted into this slot.
+    pub(crate) fn opened(&mut self) {
+        self.1 = true;
+        self.0.counters.opened();
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if self.1 {
+            self.0.counters.closed();
+        }
         let mut st = self.0.lock();
         st.open -= 1;
         st.on_change.wake_all();
@@ -340,5 +362,14 @@ impl<R: Runtime> ShutdownHandle<R> {
     #[must_use]
     pub fn is_shutdown(&self) -> bool {
         self.shared.stopping()
+    }
+
+    /// What the server has done so far: connections open and accepted,
+    /// requests, responses by status class, timeouts, malformed requests,
+    /// waits at the connection cap (see [`Stats`]). A few relaxed atomic
+    /// loads: cheap enough to poll for a metrics endpoint.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
     }
 }

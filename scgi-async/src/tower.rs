@@ -43,6 +43,10 @@ impl<R: Runtime> scgi_tower::Exchange for Request<R> {
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Request::poll_flush(self, cx)
     }
+
+    fn wrote_head(&mut self, status: u16) {
+        Request::wrote_head(self, status);
+    }
 }
 
 impl<R: Runtime> Server<R> {

@@ -222,6 +222,7 @@ where
     let (mut parts, body) = handler(request).map_err(io::Error::other)?.into_parts();
     let to_send = scgi_proto::http::frame_response(&mut parts, body.len(), is_head)?;
     req.write_all(&scgi_proto::http::response_head_to_vec(&parts)?)?;
+    req.wrote_head(parts.status.as_u16());
     match (body.0, to_send) {
         (_, Some(0)) => Ok(()),
         // `frame_response` checked a known length against the head's.

@@ -141,7 +141,7 @@ pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
-pub use scgi_proto::server::Config;
+pub use scgi_proto::server::{Config, Stats};
 pub use server::{Server, ShutdownHandle};
 
 #[cfg(unix)]

@@ -51,6 +51,8 @@ pub struct Request {
     out: Vec<u8>,
     done: bool,
     slot: Option<Slot>,
+    /// [`Config::access_log`].
+    access_log: bool,
 }
 
 impl fmt::Debug for Request {
@@ -101,6 +103,7 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
                     out: Vec::new(),
                     done: false,
                     slot: Some(slot),
+                    access_log: config.access_log,
                 });
             }
             HeadStep::Read { room } => room,
@@ -130,7 +133,8 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
         }
     };
     end.log(&peer);
-    let _ = settle(&stream, &peer, &lc, end.ending(), &mut Vec::new());
+    slot.counters().head_ended(&end);
+    let _ = settle(&stream, &peer, &mut lc, end.ending(), &mut Vec::new());
     None
 }
 
@@ -141,16 +145,25 @@ pub(crate) fn read_head(conn: Conn, config: &Config) -> Option<Request> {
 fn settle(
     stream: &Stream,
     peer: &Addr,
-    lc: &Connection<Instant>,
+    lc: &mut Connection<Instant>,
     ending: scgi_proto::server::Ending,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
+    let deadline = lc.write_deadline(Instant::now());
     let result = match ending.reply {
         Reply::Nothing => Ok(()),
-        Reply::Buffered => flush_out(stream, out, lc),
-        Reply::NoContent => send_all(stream, NO_CONTENT, lc.write_deadline(Instant::now())),
+        Reply::Buffered => {
+            lc.sent(out.len());
+            flush_out(stream, out, lc)
+        }
+        Reply::NoContent => {
+            lc.sent(NO_CONTENT.len());
+            send_all(stream, NO_CONTENT, deadline)
+        }
         Reply::Answer(answer) => {
-            send_all(stream, &answer.to_vec(), lc.write_deadline(Instant::now()))
+            let answer = answer.to_vec();
+            lc.sent(answer.len());
+            send_all(stream, &answer, deadline)
         }
     };
     if let Err(e) = &result {
@@ -238,7 +251,9 @@ impl Request {
     /// ([`InvalidInput`](io::ErrorKind::InvalidInput)) and nothing is
     /// written.
     pub fn write_status_ok_text_content(&mut self, content_type: &str) -> io::Result<()> {
-        scgi_proto::write_status_ok_text_content(self, content_type)
+        scgi_proto::write_status_ok_text_content(self, content_type)?;
+        self.conn.wrote_head(200);
+        Ok(())
     }
 
     /// Writes a response head: `Status: <status> <reason>` and `headers` in
@@ -246,13 +261,17 @@ impl Request {
     /// or LF in a value, a `Status` header) gives
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
     pub fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
-        scgi_proto::write_response_head(self, status, headers)
+        scgi_proto::write_response_head(self, status, headers)?;
+        self.conn.wrote_head(status);
+        Ok(())
     }
 
     /// Writes a response head built with [`ResponseHead`] (a custom reason
     /// phrase, say), as one write.
     pub fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
-        head.write_to(self)
+        head.write_to(self)?;
+        self.conn.wrote_head(head.status());
+        Ok(())
     }
 
     /// The next piece of the body, or `None` at its end, as a [`Bytes`]
@@ -307,6 +326,8 @@ impl Request {
         let stream = self.stream.take().ok_or_else(upgraded_error)?;
         stream.set_read_timeout(None)?;
         self.done = true;
+        // The request ends here as far as the server can tell.
+        self.ended();
         let leftover = self.buf.split_off(self.pos);
         Ok(Upgraded {
             stream,
@@ -346,7 +367,30 @@ impl Request {
         if matches!(ending.reply, Reply::Answer(_)) {
             self.out.clear();
         }
-        settle(&stream, &self.peer, &self.conn, ending, &mut self.out)
+        let result = settle(&stream, &self.peer, &mut self.conn, ending, &mut self.out);
+        self.ended();
+        result
+    }
+
+    /// A head with `status` went out as raw bytes (the `http` layer's):
+    /// note it for the counters and the access log.
+    #[cfg(feature = "http")]
+    pub(crate) fn wrote_head(&mut self, status: u16) {
+        self.conn.wrote_head(status);
+    }
+
+    /// Counts the request as ended, and logs its access line if asked to.
+    fn ended(&self) {
+        if let Some(slot) = &self.slot {
+            slot.counters()
+                .request_ended(self.conn.status(), self.conn.body_error());
+        }
+        if self.access_log {
+            let headers = self.head.headers(&self.buf);
+            self.conn
+                .access_line(headers, &self.peer, Instant::now())
+                .log();
+        }
     }
 
     fn stream(&self) -> io::Result<&Arc<Stream>> {
@@ -450,12 +494,14 @@ impl Write for Request {
         }
         self.conn.wrote();
         if self.out.len() + data.len() > OUT_CAP && !self.out.is_empty() {
-            self.conn.sent();
+            self.conn.sent(self.out.len());
             flush_out(stream, &mut self.out, &self.conn)?;
         }
         if data.len() >= OUT_CAP {
-            self.conn.sent();
-            return (&**stream).write(data);
+            // One write(2): an error means nothing was sent.
+            let n = (&**stream).write(data)?;
+            self.conn.sent(n);
+            return Ok(n);
         }
         self.out.extend_from_slice(data);
         Ok(data.len())
@@ -475,7 +521,9 @@ impl Write for Request {
             self.out.extend_from_slice(data);
             return Ok(());
         }
-        self.conn.sent();
+        // Counted before sending: a send that fails half way has still
+        // put bytes on the socket, so no clean answer may follow.
+        self.conn.sent(self.out.len());
         let deadline = self.conn.write_deadline(Instant::now());
         send_all(stream, &self.out, deadline)?;
         self.out.clear();
@@ -483,14 +531,13 @@ impl Write for Request {
             self.out.extend_from_slice(data);
             return Ok(());
         }
+        self.conn.sent(data.len());
         send_all(stream, data, deadline)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         let stream = self.stream.as_ref().ok_or_else(upgraded_error)?;
-        if !self.out.is_empty() {
-            self.conn.sent();
-        }
+        self.conn.sent(self.out.len());
         flush_out(stream, &mut self.out, &self.conn)
     }
 }

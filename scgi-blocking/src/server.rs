@@ -19,12 +19,14 @@ use crate::net::{Addr, Listener, Poke, Stream, TcpOptions};
 use crate::net::{SocketFile, UnixOptions};
 use crate::pool::Pool;
 use crate::request::{self, Request};
-use scgi_proto::server::{Config, Outcome, deadline_after};
+use scgi_proto::server::{Config, Counters, Outcome, Stats, deadline_after};
 
 /// State shared by the server, its acceptor, its connections and its
 /// [`ShutdownHandle`]s.
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// What the server is doing (see [`Stats`]).
+    pub(crate) counters: Counters,
     stop: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
@@ -87,6 +89,7 @@ impl Inner {
         take: impl Fn(&mut State) -> Option<T>,
     ) -> Option<(Slot, T)> {
         let mut st = self.lock();
+        let mut waited = false;
         loop {
             if self.stopping() {
                 return None;
@@ -99,6 +102,9 @@ impl Inner {
                     id: None,
                 };
                 return Some((slot, taken));
+            }
+            if !std::mem::replace(&mut waited, true) {
+                self.counters.waited_at_cap();
             }
             st = self
                 .changed
@@ -114,6 +120,7 @@ impl Inner {
         st.in_accept -= 1;
         if let Some(stream) = stream {
             slot.id = Some(st.add_stream(stream));
+            self.counters.opened();
         }
         if self.stopping() {
             self.changed.notify_all();
@@ -226,6 +233,11 @@ impl Slot {
     fn register(&mut self, stream: &Arc<Stream>) {
         let id = self.inner.lock().add_stream(stream);
         self.id = Some(id);
+        self.inner.counters.opened();
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 }
 
@@ -241,6 +253,9 @@ impl State {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if self.id.is_some() {
+            self.inner.counters.closed();
+        }
         let mut st = self.inner.lock();
         let was_full = st.open >= st.max_open;
         st.open -= 1;
@@ -308,6 +323,15 @@ impl ShutdownHandle {
     #[must_use]
     pub fn is_shutdown(&self) -> bool {
         self.inner.stopping()
+    }
+
+    /// What the server has done so far: connections open and accepted,
+    /// requests, responses by status class, timeouts, malformed requests,
+    /// waits at the connection cap (see [`Stats`]). A few relaxed atomic
+    /// loads: cheap enough to poll for a metrics endpoint.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
     }
 }
 
@@ -427,6 +451,7 @@ impl Server {
         let local = bound.listener.local_addr()?;
         let config = Config::default();
         let inner = Arc::new(Inner {
+            counters: Counters::new(),
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,
@@ -470,6 +495,12 @@ impl Server {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the server has done so far (see [`ShutdownHandle::stats`]).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
     }
 
     /// The address the server listens on (with the real port when bound to

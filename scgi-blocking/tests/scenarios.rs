@@ -51,6 +51,7 @@ fn start(setup: &Setup) -> Running {
         _ => Target::Unix(setup.unix_path().to_owned()),
     };
     let handle = server.shutdown_handle();
+    let counters = server.shutdown_handle();
     let serving = thread::spawn(move || server.run(app));
     Running::new(target, move || {
         let finished = handle.close();
@@ -59,6 +60,7 @@ fn start(setup: &Setup) -> Running {
         }
         finished
     })
+    .with_stats(move || counters.stats())
 }
 
 scgi_test_support::scenarios!(start);

@@ -217,6 +217,12 @@ impl<'h> ResponseHead<'h> {
         self
     }
 
+    /// The status code.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        self.status
+    }
+
     /// Writes the head into `buf`; returns its length, or the size it needs.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let reason = self.reason.unwrap_or(default_reason(self.status));

@@ -68,11 +68,18 @@ pub trait Timestamp: Copy + Ord {
     /// `self + d`, or `None` when that is past what the clock can hold (a
     /// timeout of [`Duration::MAX`]): the deadline never comes.
     fn checked_add(self, d: Duration) -> Option<Self>;
+
+    /// The time from `earlier` to `self`; zero if `earlier` is later.
+    fn since(self, earlier: Self) -> Duration;
 }
 
 impl Timestamp for Duration {
     fn checked_add(self, d: Duration) -> Option<Self> {
         Duration::checked_add(self, d)
+    }
+
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_sub(earlier)
     }
 }
 
@@ -80,6 +87,10 @@ impl Timestamp for Duration {
 impl Timestamp for std::time::Instant {
     fn checked_add(self, d: Duration) -> Option<Self> {
         std::time::Instant::checked_add(&self, d)
+    }
+
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
     }
 }
 
@@ -186,6 +197,10 @@ pub struct Config {
     /// connection, bounded by [`max_connections`](Config::max_connections),
     /// and ignore it.
     pub workers: usize,
+    /// Log one [`AccessLine`] per request, at `info` under the target
+    /// [`ACCESS_LOG_TARGET`] (`scgi::access`): client, method and target,
+    /// status, bytes sent, duration. Off by default.
+    pub access_log: bool,
     /// Protocol limits and policies, checked by the decoder.
     pub proto: crate::Config,
 }
@@ -202,6 +217,7 @@ impl Config {
         max_connections: 1024,
         shutdown_timeout: Duration::from_secs(30),
         workers: 0,
+        access_log: false,
         proto: crate::Config::DEFAULT,
     };
 
@@ -247,8 +263,13 @@ setters! {
     with_max_connections: max_connections: usize;
     with_shutdown_timeout: shutdown_timeout: Duration;
     with_workers: workers: usize;
+    with_access_log: access_log: bool;
     with_proto: proto: crate::Config;
 }
+
+mod stats;
+
+pub use stats::{ACCESS_LOG_TARGET, AccessLine, Counters, Stats};
 
 /// What [`Connection::decode_head`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -563,8 +584,11 @@ pub struct Connection<I> {
     drain_limit: u64,
     /// The handler wrote response bytes (buffered or not).
     written: bool,
-    /// Response bytes reached the socket.
-    sent: bool,
+    /// Response bytes that reached the socket.
+    sent: u64,
+    /// The status of the response's head, once written; after
+    /// [`end`](Connection::end), the status the response carried.
+    status: Option<u16>,
     body_error: Option<BodyError>,
 }
 
@@ -585,7 +609,8 @@ impl<I: Timestamp> Connection<I> {
             drain_timeout: config.drain_timeout,
             drain_limit: config.drain_limit,
             written: false,
-            sent: false,
+            sent: 0,
+            status: None,
             body_error: None,
         }
     }
@@ -728,10 +753,59 @@ impl<I: Timestamp> Connection<I> {
         self.written = true;
     }
 
-    /// Response bytes reached the socket: from now on a failure can no
-    /// longer become a clean error answer.
-    pub fn sent(&mut self) {
-        self.sent = true;
+    /// `n` response bytes reached the socket: from now on (if `n` > 0) a
+    /// failure can no longer become a clean error answer. Report the
+    /// server's own answers too, so [`sent_bytes`](Connection::sent_bytes)
+    /// counts the whole response.
+    pub fn sent(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n as u64);
+    }
+
+    /// The handler wrote a response head with `status` (through the head
+    /// writer): the status the access log and the counters report.
+    pub fn wrote_head(&mut self, status: u16) {
+        self.status = Some(status);
+    }
+
+    /// Response bytes that reached the socket so far.
+    #[must_use]
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent
+    }
+
+    /// The response's status: before [`end`](Connection::end), the one of
+    /// the head the handler wrote ([`wrote_head`](Connection::wrote_head));
+    /// after it, the one the response carried (the server's own answer, a
+    /// `204` for a handler that wrote nothing, the handler's head). `None`
+    /// when unknown: raw bytes written without the head writer, or a
+    /// connection closed without a response.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The request's [`AccessLine`] at `now`, after [`end`](Connection::end)
+    /// and the response's last byte: its status, bytes sent and age.
+    #[must_use]
+    pub fn access_line<'a>(
+        &self,
+        headers: crate::Headers<'a>,
+        peer: &'a dyn fmt::Display,
+        now: I,
+    ) -> AccessLine<'a> {
+        AccessLine {
+            headers,
+            peer,
+            status: self.status,
+            bytes: self.sent,
+            duration: self.age(now),
+        }
+    }
+
+    /// The time since the connection was accepted, at `now`.
+    #[must_use]
+    pub fn age(&self, now: I) -> Duration {
+        now.since(self.accepted)
     }
 
     /// Whether the handler wrote anything.
@@ -743,7 +817,7 @@ impl<I: Timestamp> Connection<I> {
     /// Whether response bytes reached the socket.
     #[must_use]
     pub fn has_sent(&self) -> bool {
-        self.sent
+        self.sent > 0
     }
 
     /// Why the body could not be read, if it could not.
@@ -772,12 +846,15 @@ impl<I: Timestamp> Connection<I> {
         };
         let reply = match outcome {
             Outcome::Forced => {
+                if !self.has_sent() {
+                    self.status = None;
+                }
                 return Ending {
                     reply: Reply::Nothing,
                     then: Then::Close,
                 };
             }
-            Outcome::Failed if self.sent => {
+            Outcome::Failed if self.has_sent() => {
                 return Ending {
                     reply: Reply::Nothing,
                     then: Then::Reset,
@@ -797,6 +874,11 @@ impl<I: Timestamp> Connection<I> {
                 detail: Detail::Text("the server shut down before handling the request"),
             }),
         };
+        match reply {
+            Reply::Answer(a) => self.status = Some(a.status),
+            Reply::NoContent => self.status = Some(204),
+            Reply::Buffered | Reply::Nothing => {}
+        }
         Ending { reply, then }
     }
 
@@ -1161,7 +1243,7 @@ mod tests {
         let mut c = conn();
         ready(&mut c, get());
         c.wrote();
-        c.sent();
+        c.sent(10);
         assert_eq!(
             c.end(Outcome::Failed, true),
             Ending {
@@ -1169,6 +1251,41 @@ mod tests {
                 then: Then::Reset
             }
         );
+    }
+
+    #[test]
+    fn status_and_bytes_are_what_the_response_carried() {
+        // The handler's head.
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote_head(201);
+        c.wrote();
+        c.sent(40);
+        c.sent(2);
+        assert_eq!(c.status(), Some(201));
+        assert_eq!(c.end(Outcome::Done, true).reply, Reply::Buffered);
+        assert_eq!((c.status(), c.sent_bytes()), (Some(201), 42));
+        assert_eq!(
+            c.age(S(101) + Duration::from_millis(500)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(c.age(S(1)), Duration::ZERO);
+        // The server's own answers replace a head that never went out.
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote_head(200);
+        c.end(Outcome::Failed, true);
+        assert_eq!(c.status(), Some(500));
+        let mut c = conn();
+        ready(&mut c, get());
+        c.end(Outcome::Done, true);
+        assert_eq!(c.status(), Some(204));
+        // Cut before anything was sent: no response.
+        let mut c = conn();
+        ready(&mut c, get());
+        c.wrote_head(200);
+        c.end(Outcome::Forced, false);
+        assert_eq!(c.status(), None);
     }
 
     #[test]

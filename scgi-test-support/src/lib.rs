@@ -48,11 +48,66 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use scgi_proto::server::Config;
+use scgi_proto::server::{Config, Stats};
 use scgi_proto::{Headers, ResponseParser, ResponseStep};
 
 pub mod process;
 pub mod scenarios;
+
+/// The access-log lines (target `scgi::access`) this process logged, from
+/// [`capture_access_log`].
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLines(&'static std::sync::Mutex<Vec<String>>);
+
+impl AccessLines {
+    /// The first line that contains `needle`.
+    #[must_use]
+    pub fn find(&self, needle: &str) -> Option<String> {
+        let lines = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        lines.iter().find(|l| l.contains(needle)).cloned()
+    }
+}
+
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target() == scgi_proto::server::ACCESS_LOG_TARGET
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let mut lines = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            lines.push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+/// Installs, once per process, a logger that keeps the access-log lines
+/// (and drops everything else).
+///
+/// # Panics
+///
+/// If another logger was installed first.
+#[must_use]
+pub fn capture_access_log() -> AccessLines {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        log::set_logger(&CAPTURE).expect("no other logger in the test process");
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    AccessLines(&CAPTURE.0)
+}
 
 /// A fresh path in the temp directory (`scgi-<what>-<pid>-<n>.sock`),
 /// nothing at it.
@@ -175,6 +230,7 @@ pub struct Running {
     /// Where it listens.
     pub target: Target,
     stop: Option<Box<dyn FnOnce() -> bool + Send>>,
+    stats: Option<Box<dyn Fn() -> Stats + Send + Sync>>,
 }
 
 impl fmt::Debug for Running {
@@ -194,7 +250,26 @@ impl Running {
         Running {
             target,
             stop: Some(Box::new(stop)),
+            stats: None,
         }
+    }
+
+    /// Gives the scenarios the server's counters (its
+    /// `ShutdownHandle::stats`).
+    #[must_use]
+    pub fn with_stats(mut self, stats: impl Fn() -> Stats + Send + Sync + 'static) -> Running {
+        self.stats = Some(Box::new(stats));
+        self
+    }
+
+    /// The server's counters now.
+    ///
+    /// # Panics
+    ///
+    /// If the runtime did not give them ([`with_stats`](Running::with_stats)).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        (self.stats.as_ref().expect("the runtime gave no stats"))()
     }
 
     /// Stops the server (see [`Running::new`]).
@@ -300,6 +375,8 @@ macro_rules! __every_scenario {
                 eof_mid_body_400,
                 body_idle_timeout_408,
                 trickling_body_408,
+                stats_count_what_happened,
+                access_log_line_per_request,
                 huge_timeouts_never_panic,
                 early_answer_drains_a_large_body,
                 half_close_after_request,

@@ -150,6 +150,12 @@ impl ChildProcess {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                // Its stderr is closed now: take every line the reader
+                // thread still has, so `log` is whole.
+                while let Ok(line) = self.stderr.recv_timeout(PROCESS_TIMEOUT) {
+                    self.log.push_str(&line);
+                    self.log.push('\n');
+                }
                 return status;
             }
             assert!(

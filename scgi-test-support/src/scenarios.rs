@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use scgi_proto::server::Stats;
 use scgi_proto::{Decoder, Limits, ResponseParser, ResponseStep, Step};
 
 use crate::{CLIENT_TIMEOUT, Client, Harness, OCTET_STREAM, Reply, Target, exchange, test_config};
@@ -729,4 +730,98 @@ pub fn close_deadline_cuts_stragglers(h: &Harness<'_>) {
             "the straggler's connection was left open"
         );
     }
+}
+
+/// Polls the server's counters every 10 ms until `done` holds, at most
+/// [`CLIENT_TIMEOUT`] (connections close a moment after their response).
+fn stats_when(server: &crate::Running, done: impl Fn(&Stats) -> bool) -> Stats {
+    let start = Instant::now();
+    loop {
+        let stats = server.stats();
+        if done(&stats) {
+            return stats;
+        }
+        assert!(
+            start.elapsed() < CLIENT_TIMEOUT,
+            "the counters never settled: {stats:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The server's counters ([`Stats`]) say what happened, one connection at
+/// a time: a 200, a 204 (a handler that wrote nothing), a 500 (a failing
+/// handler), a malformed head (400), a stalled head (408, a timeout), a
+/// connection closed before its first byte (counted as a connection,
+/// nothing else); then no connection is left open.
+pub fn stats_count_what_happened(h: &Harness<'_>) {
+    let server = h.start(test_config().with_head_timeout(Duration::from_millis(300)));
+    assert_eq!(server.stats(), Stats::default());
+    for (uri, status) in [("/", 200), ("/nothing", 204), ("/error", 500)] {
+        let raw = exchange(&server.target, &request("GET", uri, b"")).expect("exchange");
+        assert_eq!(Reply::parse(&raw).status, status, "{uri}");
+    }
+    let raw = exchange(&server.target, b"0:,").expect("exchange");
+    Reply::parse(&raw).assert_error(400);
+    let mut stalled = server.target.connect().expect("connect");
+    stalled
+        .write_all(b"70:CONTENT_LENGTH\x00")
+        .expect("part of a head");
+    assert_cut_off(stalled.read_all(), "a client stalled mid-head");
+    drop(server.target.connect().expect("connect"));
+
+    let stats = stats_when(&server, |s| {
+        s.connections_accepted == 6 && s.connections_open == 0
+    });
+    assert_eq!(stats.requests, 3, "{stats:?}");
+    assert_eq!(stats.responses, [0, 2, 0, 2, 1], "{stats:?}");
+    assert_eq!(stats.responses_of(2), 2);
+    assert_eq!(stats.malformed, 1, "{stats:?}");
+    assert_eq!(stats.timeouts, 1, "{stats:?}");
+    assert_eq!(stats.waited_at_cap, 0, "{stats:?}");
+}
+
+/// With `access_log` on, each request logs one line under the target
+/// `scgi::access`: client, method and target, status, the bytes the client
+/// received, the duration.
+pub fn access_log_line_per_request(h: &Harness<'_>) {
+    let lines = crate::capture_access_log();
+    let server = h.start(test_config().with_access_log(true));
+    let marker = crate::temp_path("access");
+    let marker = marker.file_stem().expect("a name").to_string_lossy();
+    let uri = format!("/{marker}?q=1");
+    let wire = scgi_proto::encode_request_to_vec(
+        &[
+            ("REQUEST_METHOD", "POST"),
+            ("REQUEST_URI", &uri),
+            ("REMOTE_ADDR", "192.0.2.7"),
+            ("REMOTE_PORT", "4711"),
+        ],
+        b"hello",
+    )
+    .expect("a request");
+    let raw = exchange(&server.target, &wire).expect("exchange");
+    assert_eq!(Reply::parse(&raw).status, 200);
+    let start = Instant::now();
+    let line = loop {
+        if let Some(line) = lines.find(&uri) {
+            break line;
+        }
+        assert!(start.elapsed() < CLIENT_TIMEOUT, "no access line for {uri}");
+        thread::sleep(Duration::from_millis(10));
+    };
+    let want = format!("192.0.2.7:4711 \"POST {uri}\" 200 {} ", raw.len());
+    assert!(
+        line.starts_with(&want) && line.ends_with("ms"),
+        "{line:?} is not {want:?}<duration>ms"
+    );
+    // Off by default: a request to a server without it logs nothing.
+    let quiet = h.start(test_config());
+    let uri = format!("/{marker}-quiet");
+    exchange(&quiet.target, &request("GET", &uri, b"")).expect("exchange");
+    let _ = stats_when(&quiet, |s| s.requests == 1);
+    assert!(
+        lines.find(&uri).is_none(),
+        "an access line without access_log"
+    );
 }

@@ -89,6 +89,7 @@ fn start(setup: &Setup) -> Running {
         .build()
         .expect("runtime");
     let handle = server.shutdown_handle();
+    let counters = server.shutdown_handle();
     let serving = runtime.spawn(server.run(app));
     Running::new(target, move || {
         let finished = runtime.block_on(handle.close());
@@ -101,6 +102,7 @@ fn start(setup: &Setup) -> Running {
         runtime.shutdown_timeout(Duration::from_secs(5));
         finished
     })
+    .with_stats(move || counters.stats())
 }
 
 scgi_test_support::scenarios!(start);

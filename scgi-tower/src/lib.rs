@@ -95,6 +95,13 @@ pub trait Exchange: Send + 'static {
 
     /// Sends what is buffered.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// The response head written through [`poll_write`](Exchange::poll_write)
+    /// carried `status`: for the server's counters and access log. Does
+    /// nothing by default.
+    fn wrote_head(&mut self, status: u16) {
+        let _ = status;
+    }
 }
 
 /// The request an [`Exchange`] lives in while the service runs: shared by
@@ -312,6 +319,9 @@ async fn respond<R: Exchange, S: HttpService<R>>(
     let to_send = scgi_proto::http::frame_response(&mut parts, body.size_hint().exact(), is_head)?;
     let head = scgi_proto::http::response_head_to_vec(&parts)?;
     write_all(shared, &head).await?;
+    if let Some(req) = lock(shared).as_mut() {
+        req.wrote_head(parts.status.as_u16());
+    }
     if to_send == Some(0) {
         // No body on the wire (HEAD, 1xx, 204, 304), whatever the service
         // made: it is dropped unpolled.

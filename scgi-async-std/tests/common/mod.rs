@@ -85,6 +85,7 @@ pub(crate) fn start_with(
     let (server, target) = bind(setup);
     let server = server.with_spawner(spawner);
     let handle = server.shutdown_handle();
+    let counters = server.shutdown_handle();
     let serving = thread::spawn(move || block_on(Box::pin(server.run(app))));
     Running::new(target, move || {
         let finished = async_io::block_on(handle.close());
@@ -93,4 +94,5 @@ pub(crate) fn start_with(
         }
         finished
     })
+    .with_stats(move || counters.stats())
 }
