@@ -14,16 +14,8 @@
 
 use e2e::app::{App, FIRST_PIECE, Hold};
 use e2e::client::{Connection, Request};
-use e2e::{Backend, BackendAddr, Frontend, Kind, StartBackend, TempDir, Transport, frontend};
+use e2e::{Backend, BackendAddr, Frontend, Kind, TempDir, Transport, frontend};
 use e2e::{frontend::with_directive, runtime};
-
-/// Every runtime the e2e app runs on.
-const RUNTIMES: [(&str, StartBackend); 4] = [
-    ("blocking", runtime::blocking::start),
-    ("tokio", runtime::tokio::start),
-    ("async_std", runtime::async_std::start),
-    ("smol", runtime::async_std::start_smol),
-];
 
 /// How long `/hold` waits for the go-ahead where the front end should pass
 /// the first piece on: only a front end that holds it back makes the wait
@@ -57,7 +49,7 @@ fn check(
     }
     let hold_ms = if streamed { HOLD_MS } else { CONTROL_HOLD_MS };
     let dir = TempDir::new("backend").expect("temp dir");
-    for (id, (runtime, start)) in (1..).zip(RUNTIMES) {
+    for (id, (runtime, start)) in (1..).zip(runtime::ALL) {
         let app = App::new(runtime);
         let backend = Backend::start(start, Transport::Tcp, dir.path(), app.clone())
             .unwrap_or_else(|e| panic!("{what}: starting {runtime}: {e}"));

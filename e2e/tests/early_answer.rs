@@ -1,0 +1,191 @@
+//! An early answer reaches the client (issue 18 item 1): a request whose
+//! body the backend turns down before reading it, with a 413 from the
+//! server's own body limit (`max_body`) or from a handler that answers at
+//! once (as a tower layer limiting the body size would), gets that 413
+//! through nginx, Apache and lighttpd, with the configs DEPLOYING.md quotes
+//! (nginx's `client_max_body_size 64m`), for bodies of 10, 20 and 60 MiB:
+//! 20 tries of 20 for each front end, size and way of turning down.
+//!
+//! The backend must read and discard the rest of the body before it
+//! closes: a close with unread input resets the connection while the front
+//! end is still sending, and the front end turns the answer into an error
+//! (nginx: `writev() failed (32: Broken pipe) while sending request to
+//! upstream`, 502). Under the old drain (at most `drain_limit`, 4 MiB, or
+//! `drain_timeout`, 1 s) that was a race that load decided; here it is
+//! made certain, not left to load: the backend's TCP receive buffer is
+//! small ([`RECV_BUFFER`]), so whatever the timing a 10 MiB body cannot
+//! fit in the front end's send buffer (at most 4 MiB, Linux's `tcp_wmem`)
+//! and the backend's receive buffer once 4 MiB are drained. The tries run
+//! [`CONCURRENT`] at a time, which loads the machine on purpose. The servers
+//! keep their other defaults (`drain_timeout` 1 s each read).
+//!
+//! Each front end's tries are spread over the four runtimes (5 each), whose
+//! drain loops differ.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use e2e::app::App;
+use e2e::client::{Request, Response};
+use e2e::{Backend, BackendSpec, Frontend, Kind, TempDir, Transport, frontend, runtime};
+use scgi_proto::Limits;
+
+/// The body sizes, in MiB.
+const SIZES_MIB: [usize; 3] = [10, 20, 60];
+
+/// Tries per front end, size, way and runtime: 5 on each of the four
+/// runtimes makes 20 per front end, size and way.
+const TRIES_PER_RUNTIME: usize = 5;
+
+/// Requests in flight at once.
+const CONCURRENT: usize = 4;
+
+/// The backend listener's `SO_RCVBUF` (the kernel doubles it): small, so
+/// that the old drain's stop after 4 MiB always leaves the front end with
+/// bytes it cannot place.
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// The server's body limit for [`Way::Limit`]: every body here is over it.
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// How the backend turns the body down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Way {
+    /// The lifecycle's own 413 (`max_body`), before any handler runs.
+    Limit,
+    /// A handler (`/refuse`) that answers 413 without reading the body.
+    Handler,
+}
+
+impl Way {
+    /// The backend's settings: the defaults (with the harness's shorter
+    /// shutdown grace), plus the body limit for [`Way::Limit`].
+    fn spec(self, spec: BackendSpec) -> BackendSpec {
+        match self {
+            Way::Limit => spec.with_config(
+                BackendSpec::CONFIG.with_proto(
+                    scgi_proto::Config::DEFAULT
+                        .with_limits(Limits::DEFAULT.with_max_body(Some(MAX_BODY))),
+                ),
+            ),
+            Way::Handler => spec,
+        }
+    }
+
+    /// Where the request goes: `/echo` would read and return the body,
+    /// had the limit let it through.
+    fn target(self) -> &'static str {
+        match self {
+            Way::Limit => "/echo",
+            Way::Handler => "/refuse",
+        }
+    }
+
+    /// Whether `r` is the backend's 413 for this way (not the front end's
+    /// own 413, nor an error page).
+    fn is_answer(self, r: &Response) -> bool {
+        r.status == 413
+            && match self {
+                Way::Limit => r.text().contains("exceeds the limit"),
+                Way::Handler => r.header("X-Backend").is_some(),
+            }
+    }
+}
+
+/// What one try got: `413` or what it got instead.
+type Tally = BTreeMap<(Way, usize), Vec<String>>;
+
+fn early_answers_reach_the_client(kind: Kind) {
+    let what = format!("e2e early 413 behind {kind}");
+    if !frontend::require(kind, &what) {
+        return;
+    }
+    let bodies: Vec<Vec<u8>> = SIZES_MIB.iter().map(|mib| vec![b'x'; mib << 20]).collect();
+    let dir = TempDir::new("backend").expect("temp dir");
+    let tally = Mutex::new(Tally::new());
+    let mut logs = Vec::new();
+    for (runtime, start) in runtime::ALL {
+        for way in [Way::Limit, Way::Handler] {
+            let spec = BackendSpec::new(Transport::Tcp, dir.path(), App::new(runtime))
+                .with_tcp_recv_buffer(RECV_BUFFER);
+            let backend = Backend::start_spec(start, &way.spec(spec))
+                .unwrap_or_else(|e| panic!("{what}: starting {runtime}: {e}"));
+            let front = Frontend::start(kind, backend.addr())
+                .unwrap_or_else(|e| panic!("{what}: starting {kind}: {e}"));
+            let addr = front.addr();
+            let tries: Vec<usize> = (0..SIZES_MIB.len())
+                .flat_map(|size| [size; TRIES_PER_RUNTIME])
+                .collect();
+            let next = AtomicUsize::new(0);
+            thread::scope(|s| {
+                for _ in 0..CONCURRENT {
+                    s.spawn(|| {
+                        while let Some(&size) = tries.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            let req = Request::post(
+                                way.target(),
+                                "application/octet-stream",
+                                bodies[size].clone(),
+                            );
+                            let got = match req.send(addr) {
+                                Ok(r) if way.is_answer(&r) => "413".to_owned(),
+                                Ok(r) => format!("{runtime}: {} {}", r.status, r.reason),
+                                Err(e) => format!("{runtime}: {e}"),
+                            };
+                            tally
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .entry((way, SIZES_MIB[size]))
+                                .or_default()
+                                .push(got);
+                        }
+                    });
+                }
+            });
+            // The backend still serves.
+            let r = Request::get("/status/200").send(addr).expect("GET after");
+            assert_eq!(
+                r.status,
+                200,
+                "{what} -> {runtime}: {r:?}\n{}",
+                front.logs()
+            );
+            logs.push(front.logs());
+        }
+    }
+    let tally = tally.into_inner().expect("tally");
+    let mut report = Vec::new();
+    let mut failed = false;
+    for ((way, mib), got) in &tally {
+        let ok = got.iter().filter(|g| *g == "413").count();
+        failed |= ok != got.len() || got.len() != 4 * TRIES_PER_RUNTIME;
+        let others: Vec<&String> = got.iter().filter(|g| *g != "413").collect();
+        report.push(format!(
+            "{way:?} {mib} MiB: {ok} of {} got the 413 {others:?}",
+            got.len()
+        ));
+    }
+    assert_eq!(tally.len(), 2 * SIZES_MIB.len(), "{report:?}");
+    assert!(
+        !failed,
+        "{what}:\n  {}\n{}",
+        report.join("\n  "),
+        logs.join("\n")
+    );
+}
+
+#[test]
+fn nginx() {
+    early_answers_reach_the_client(Kind::Nginx);
+}
+
+#[test]
+fn apache() {
+    early_answers_reach_the_client(Kind::Apache);
+}
+
+#[test]
+fn lighttpd() {
+    early_answers_reach_the_client(Kind::Lighttpd);
+}
