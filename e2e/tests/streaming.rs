@@ -71,6 +71,8 @@ fn check(
             "{what} -> {runtime}: {r:?}\n{}",
             front.logs()
         );
+        // nginx keeps its X-Accel-* instructions to itself.
+        assert_eq!(r.header("X-Accel-Buffering"), None, "{what}: {r:?}");
         assert_eq!(
             r.text(),
             expected(streamed),
