@@ -12,11 +12,9 @@ pub mod async_std;
 pub mod blocking;
 pub mod tokio;
 
-use crate::StartBackend;
-
 /// Every runtime, by name: for tests that run a few requests on each
 /// rather than the whole matrix.
-pub const ALL: [(&str, StartBackend); 4] = [
+pub const ALL: [(&str, crate::StartBackend); 4] = [
     ("blocking", blocking::start),
     ("tokio", tokio::start),
     ("async_std", async_std::start),
