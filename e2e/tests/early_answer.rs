@@ -13,19 +13,20 @@
 //! 502; Apache: `AH00858`, 503). Under the old drain (at most
 //! `drain_limit`, 4 MiB, or `drain_timeout`, 1 s) whether the front end had
 //! sent everything by then was a race that load decided. Here the reset is
-//! certain, not left to load: the backend's TCP receive buffer is small
-//! ([`RECV_BUFFER`]), so a drain that stops after 4 MiB of a 10 MiB body
-//! leaves more than the front end's send buffer (at most 4 MiB, Linux's
-//! `tcp_wmem`) and the backend's receive buffer can hold. The tries run
-//! [`CONCURRENT`] at a time, which loads the machine on purpose. The
-//! servers keep their default drain settings.
+//! certain, not left to load: a drain that stops after 4 MiB of a 10 MiB
+//! body leaves more than the sockets can hold. Over TCP the backend's
+//! receive buffer is made small ([`RECV_BUFFER`]) and the front end's send
+//! buffer is at most 4 MiB (Linux's `tcp_wmem`); over a Unix socket what
+//! is in flight is bounded by the sender's buffer (about 200 KiB). Half of
+//! the tries go over each. They run [`CONCURRENT`] at a time, which loads
+//! the machine on purpose. The servers keep their default drain settings.
 //!
 //! Against the old drain, nginx lost the answer in 2 to 11 of each 20
 //! tries (it sometimes reads the answer before its write fails) and Apache
 //! in all of them; lighttpd kept it every time.
 //!
-//! Each front end's tries are spread over the four runtimes (5 each), whose
-//! drain loops differ.
+//! Each front end's tries are spread over the four runtimes (5 each; the
+//! drain loops are scgi-blocking's and scgi-async's).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -111,9 +112,16 @@ fn early_answers_reach_the_client(kind: Kind) {
     let dir = TempDir::new("backend").expect("temp dir");
     let tally = Mutex::new(Tally::new());
     let mut logs = Vec::new();
-    for (runtime, start) in runtime::ALL {
+    for (n, (runtime, start)) in runtime::ALL.into_iter().enumerate() {
         for way in [Way::Limit, Way::Handler] {
-            let spec = BackendSpec::new(Transport::Tcp, dir.path(), App::new(runtime))
+            // Half of each way's tries over TCP, half over a Unix socket,
+            // each runtime on both.
+            let transport = if (n + way as usize).is_multiple_of(2) {
+                Transport::Tcp
+            } else {
+                Transport::Unix
+            };
+            let spec = BackendSpec::new(transport, dir.path(), App::new(runtime))
                 .with_tcp_recv_buffer(RECV_BUFFER);
             let backend = Backend::start_spec(start, &way.spec(spec))
                 .unwrap_or_else(|e| panic!("{what}: starting {runtime}: {e}"));
@@ -135,8 +143,13 @@ fn early_answers_reach_the_client(kind: Kind) {
                             );
                             let got = match req.send(addr) {
                                 Ok(r) if way.is_answer(&r) => "413".to_owned(),
-                                Ok(r) => format!("{runtime}: {} {}", r.status, r.reason),
-                                Err(e) => format!("{runtime}: {e}"),
+                                Ok(r) => format!(
+                                    "{runtime}/{}: {} {}",
+                                    transport.name(),
+                                    r.status,
+                                    r.reason
+                                ),
+                                Err(e) => format!("{runtime}/{}: {e}", transport.name()),
                             };
                             tally
                                 .lock()
