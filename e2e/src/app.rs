@@ -1,10 +1,12 @@
 //! The e2e app: what every backend serves, whatever its runtime.
 //!
 //! It is sans-IO, so that each runtime's glue stays a few lines: the glue
-//! reads the whole body, calls [`App::respond`], sleeps for
-//! [`Response::delay`], writes [`Response::head`] (through its
-//! `write_head`, or raw bytes for [`Head::Raw`]) and then each chunk of
-//! [`Response::body`], flushing after each.
+//! reads the whole body (unless [`App::reads_body`] says the route does
+//! not), calls [`App::respond`], sleeps for [`Response::delay`], writes
+//! [`Response::head`] (through its `write_head`, or raw bytes for
+//! [`Head::Raw`]) and then each chunk of [`Response::body`], flushing after
+//! each; then, for a [`Response::hold`], it waits (polling
+//! [`Hold::poll`]) and writes and flushes [`Hold::last_piece`].
 //!
 //! | route | response |
 //! | --- | --- |
@@ -17,29 +19,43 @@
 //! | `/cookies` | 200 with three `Set-Cookie` headers |
 //! | `/stream?chunks=N` | 200 without `Content-Length`: N lines of [`stream_body`], each flushed (ends when the backend closes) |
 //! | `/slow?ms=N` | waits N ms (at most 5 s), then 200 `slow N` |
+//! | `/refuse` | 413 at once, the body left unread (as a tower layer limiting the body size answers) |
+//! | `/hold?id=N&ms=M` | 200 without `Content-Length`: [`FIRST_PIECE`], flushed; then it waits until the test calls [`App::open`]`(N)` or M ms pass (at most 60 s), and ends with [`Hold::last_piece`] saying which; `&accel=no` adds `X-Accel-Buffering: no` |
 //! | anything else | 404 `no route for <path>` |
 //!
 //! Every CGI head also carries `X-Backend` (the app's name) and
 //! `X-Request-Method`.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use scgi_proto::Headers;
 
 /// Longest `/slow` wait.
 const MAX_DELAY_MS: u64 = 5_000;
+/// Longest `/hold` wait.
+const MAX_HOLD_MS: u64 = 60_000;
+/// How often the runtime glue polls a [`Hold`].
+pub const HOLD_POLL: Duration = Duration::from_millis(5);
+/// What `/hold` writes (and flushes) first.
+pub const FIRST_PIECE: &str = "first piece\n";
 /// Body chunk size for `/echo`.
 const ECHO_CHUNK: usize = 64 * 1024;
 
 /// The e2e app, named so that a test behind a load balancer can tell the
 /// backends apart (`X-Backend`).
+///
+/// Clones share the `/hold` gates: keep a clone to [`open`](App::open) them
+/// while a backend serves the app.
 #[derive(Clone, Debug)]
 pub struct App {
     name: String,
+    gates: Arc<Mutex<HashSet<u64>>>,
 }
 
 /// What the app answers: the runtime glue performs it in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Response {
     /// Sleep this long before writing anything (`/slow`).
     pub delay: Duration,
@@ -47,6 +63,39 @@ pub struct Response {
     pub head: Head,
     /// Body chunks: write each, then flush.
     pub body: Vec<Vec<u8>>,
+    /// After the body chunks: wait, then write the last piece (`/hold`).
+    pub hold: Option<Hold>,
+}
+
+/// A wait in the middle of a streamed response (`/hold`): until the test
+/// [opens](App::open) the gate, or a bound passes.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    id: u64,
+    gates: Arc<Mutex<HashSet<u64>>>,
+    until: Instant,
+}
+
+impl Hold {
+    /// `Some(true)` once the gate is open, `Some(false)` once the bound has
+    /// passed without that, `None` while waiting: sleep [`HOLD_POLL`] and
+    /// ask again.
+    #[must_use]
+    pub fn poll(&self) -> Option<bool> {
+        let open = self
+            .gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&self.id);
+        (open || Instant::now() >= self.until).then_some(open)
+    }
+
+    /// The response's last piece, saying whether the gate was opened
+    /// before it was written: `go-ahead: yes` or `go-ahead: no`.
+    #[must_use]
+    pub fn last_piece(opened: bool) -> Vec<u8> {
+        format!("go-ahead: {}\n", if opened { "yes" } else { "no" }).into_bytes()
+    }
 }
 
 /// A response head.
@@ -104,7 +153,27 @@ impl App {
     /// An app called `name` (sent back as `X-Backend`).
     #[must_use]
     pub fn new(name: impl Into<String>) -> App {
-        App { name: name.into() }
+        App {
+            name: name.into(),
+            gates: Arc::default(),
+        }
+    }
+
+    /// Opens `/hold?id=<id>`'s gate: the response waiting on it (or the
+    /// next one with that id) goes on to its last piece.
+    pub fn open(&self, id: u64) {
+        self.gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+    }
+
+    /// Whether the runtime glue reads the body before [`App::respond`]:
+    /// not for `/refuse`, which answers without it (its body is then
+    /// passed as empty).
+    #[must_use]
+    pub fn reads_body(&self, headers: &Headers<'_>) -> bool {
+        headers.path() != Some(&b"/refuse"[..])
     }
 
     /// The app's name.
@@ -141,6 +210,7 @@ impl App {
             delay: Duration::ZERO,
             head: self.head(headers, status, &all),
             body: vec![body.into_bytes()],
+            hold: None,
         }
     }
 
@@ -165,6 +235,7 @@ impl App {
                         &[("Content-Type", content_type), ("Content-Length", &length)],
                     ),
                     body: body.chunks(ECHO_CHUNK).map(<[u8]>::to_vec).collect(),
+                    hold: None,
                 }
             }
             "inspect" => Response {
@@ -178,6 +249,7 @@ impl App {
                     ],
                 ),
                 body: vec![headers.as_bytes().to_vec()],
+                hold: None,
             },
             "headers" => {
                 let show = |v: &[u8]| v.escape_ascii().to_string();
@@ -191,6 +263,7 @@ impl App {
                     delay: Duration::ZERO,
                     head: self.head(headers, status, &[]),
                     body: Vec::new(),
+                    hold: None,
                 },
                 Ok(503) => self.text(headers, 503, &[("Retry-After", "5")], "status 503\n".into()),
                 Ok(status @ 200..=599) => {
@@ -220,6 +293,7 @@ impl App {
                             .into_bytes(),
                     ),
                     body: Vec::new(),
+                    hold: None,
                 }
             }
             "cookies" => self.text(
@@ -241,6 +315,26 @@ impl App {
                     delay: Duration::ZERO,
                     head: self.head(headers, 200, &[("Content-Type", "text/plain")]),
                     body: stream_body(n),
+                    hold: None,
+                }
+            }
+            "refuse" => self.text(headers, 413, &[], "refused unread\n".into()),
+            "hold" => {
+                let param = |key| query_param(&query, key).and_then(|v| v.parse().ok());
+                let ms = param("ms").unwrap_or(10_000u64).min(MAX_HOLD_MS);
+                let mut extra = vec![("Content-Type", "text/plain")];
+                if query_param(&query, "accel") == Some("no") {
+                    extra.push(("X-Accel-Buffering", "no"));
+                }
+                Response {
+                    delay: Duration::ZERO,
+                    head: self.head(headers, 200, &extra),
+                    body: vec![FIRST_PIECE.as_bytes().to_vec()],
+                    hold: Some(Hold {
+                        id: param("id").unwrap_or(0),
+                        gates: Arc::clone(&self.gates),
+                        until: Instant::now() + Duration::from_millis(ms),
+                    }),
                 }
             }
             "slow" => {
@@ -311,6 +405,40 @@ mod tests {
             b"",
         );
         assert_eq!(r.body.concat(), b"first=1\nall=1|2\n");
+    }
+
+    #[test]
+    fn refuse_reads_no_body_and_hold_waits_for_its_gate() {
+        let r = respond(&[("REQUEST_URI", "/refuse")], b"");
+        assert!(matches!(r.head, Head::Cgi { status: 413, .. }));
+        let r = respond(
+            &[
+                ("REQUEST_URI", "/hold?id=7&ms=60000&accel=no"),
+                ("QUERY_STRING", "id=7&ms=60000&accel=no"),
+            ],
+            b"",
+        );
+        assert!(r.header_pairs().contains(&("X-Accel-Buffering", "no")));
+        assert_eq!(r.body.concat(), FIRST_PIECE.as_bytes());
+        let hold = r.hold.expect("a hold");
+        assert_eq!(hold.poll(), None);
+        App::open(&App::new("other"), 7);
+        assert_eq!(hold.poll(), None, "another app's gate");
+        let gates = App {
+            name: String::new(),
+            gates: Arc::clone(&hold.gates),
+        };
+        gates.open(7);
+        assert_eq!(hold.poll(), Some(true));
+        let r = respond(
+            &[
+                ("REQUEST_URI", "/hold?id=1&ms=0"),
+                ("QUERY_STRING", "id=1&ms=0"),
+            ],
+            b"",
+        );
+        assert_eq!(r.hold.expect("a hold").poll(), Some(false));
+        assert_eq!(Hold::last_piece(true), b"go-ahead: yes\n");
     }
 
     #[test]

@@ -4,10 +4,14 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+
+use scgi_proto::server::Config;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::app::App;
 
@@ -73,6 +77,69 @@ pub struct BackendSpec {
     pub unix_mode: u32,
     /// The app to serve on every request.
     pub app: Arc<App>,
+    /// The server's settings: [`BackendSpec::CONFIG`] unless a test asks
+    /// for others (a body limit, say).
+    pub config: Config,
+    /// For [`Transport::Tcp`]: the listener's `SO_RCVBUF`, set before
+    /// `listen` so that every accepted connection has it (`None`: the
+    /// system's, autotuned). See [`BackendSpec::tcp_listener`].
+    pub tcp_recv_buffer: Option<usize>,
+}
+
+impl BackendSpec {
+    /// The settings backends run with by default: the servers' defaults,
+    /// but a 5 s shutdown grace, so that stopping a backend whose front end
+    /// still holds a connection does not hold up a test.
+    pub const CONFIG: Config = Config::DEFAULT.with_shutdown_timeout(Duration::from_secs(5));
+
+    /// A backend serving `app` over `transport`: on `127.0.0.1:0`, or on a
+    /// socket `<app name>.sock` in `dir`, with [`BackendSpec::CONFIG`].
+    #[must_use]
+    pub fn new(transport: Transport, dir: &Path, app: App) -> BackendSpec {
+        BackendSpec {
+            transport,
+            tcp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            unix_path: dir.join(format!("{}.sock", app.name())),
+            unix_mode: SOCKET_MODE,
+            app: Arc::new(app),
+            config: BackendSpec::CONFIG,
+            tcp_recv_buffer: None,
+        }
+    }
+
+    /// With these server settings.
+    #[must_use]
+    pub fn with_config(mut self, config: Config) -> BackendSpec {
+        self.config = config;
+        self
+    }
+
+    /// With this `SO_RCVBUF` on a TCP listener.
+    #[must_use]
+    pub fn with_tcp_recv_buffer(mut self, bytes: usize) -> BackendSpec {
+        self.tcp_recv_buffer = Some(bytes);
+        self
+    }
+
+    /// A listener on [`tcp_addr`](BackendSpec::tcp_addr) with
+    /// [`tcp_recv_buffer`](BackendSpec::tcp_recv_buffer) set before
+    /// `listen` (tcp(7): a buffer size set later does not shape the
+    /// window of the connections it accepts), for a server's
+    /// `from_listener`.
+    pub fn tcp_listener(&self) -> io::Result<TcpListener> {
+        let socket = Socket::new(
+            Domain::for_address(self.tcp_addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        if let Some(bytes) = self.tcp_recv_buffer {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        socket.bind(&self.tcp_addr.into())?;
+        socket.listen(1024)?;
+        Ok(socket.into())
+    }
 }
 
 /// A runtime's whole part in the e2e tests: start a server on the address
@@ -120,14 +187,13 @@ impl Backend {
         dir: &Path,
         app: App,
     ) -> io::Result<Backend> {
-        let spec = BackendSpec {
-            transport,
-            tcp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            unix_path: dir.join(format!("{}.sock", app.name())),
-            unix_mode: SOCKET_MODE,
-            app: Arc::new(app),
-        };
-        let backend = start(&spec)?;
+        Backend::start_spec(start, &BackendSpec::new(transport, dir, app))
+    }
+
+    /// Starts the backend `spec` describes with `start`, and gives a Unix
+    /// socket to the front end's workers (see [`grant_worker_access`]).
+    pub fn start_spec(start: StartBackend, spec: &BackendSpec) -> io::Result<Backend> {
+        let backend = start(spec)?;
         if let BackendAddr::Unix(path) = backend.addr() {
             grant_worker_access(path)?;
         }

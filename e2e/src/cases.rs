@@ -211,13 +211,11 @@ pub fn run_nginx_unbuffered(runtime: &str, start: StartBackend) {
     )
     .unwrap_or_else(|e| panic!("{what}: starting the backend: {e}"));
     let nginx = Frontend::start_with(Kind::Nginx, |listen| {
-        let site = Kind::Nginx.site(listen, backend.addr());
-        let unbuffered = site.replace(
+        frontend::with_directive(
+            &Kind::Nginx.site(listen, backend.addr()),
             "include scgi_params;",
-            "include scgi_params;\n        scgi_request_buffering off;",
-        );
-        assert_ne!(site, unbuffered, "the site template changed");
-        unbuffered
+            "\n        scgi_request_buffering off;",
+        )
     })
     .unwrap_or_else(|e| panic!("{what}: starting nginx: {e}"));
     let body = noise(256 * 1024 + 3, 3);

@@ -312,6 +312,27 @@ impl Connection {
         })
     }
 
+    /// Sends `req` without reading anything: for a response read piece by
+    /// piece ([`Connection::wait_for`], then
+    /// [`Connection::read_response`]).
+    pub fn send(&mut self, req: &Request) -> io::Result<()> {
+        self.stream.write_all(&req.to_bytes(self.addr))
+    }
+
+    /// Reads until `needle` is among the bytes received (and not yet taken
+    /// by [`Connection::read_response`]), or the server closes: whether it
+    /// came. Each read waits at most [`TIMEOUT`].
+    pub fn wait_for(&mut self, needle: &[u8]) -> io::Result<bool> {
+        loop {
+            if self.buf.windows(needle.len()).any(|w| w == needle) {
+                return Ok(true);
+            }
+            if self.fill()? == 0 {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Reads until at least one more byte is buffered; `Ok(0)` at EOF.
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 64 * 1024];

@@ -204,6 +204,23 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// `site` with `added` inserted right after `anchor` (a line of the
+/// template, e.g. nginx's `include scgi_params;`): a variant of a tested
+/// config that differs by one directive.
+///
+/// # Panics
+///
+/// If `site` does not contain `anchor`: the template changed under the
+/// test.
+#[must_use]
+pub fn with_directive(site: &str, anchor: &str, added: &str) -> String {
+    assert!(
+        site.contains(anchor),
+        "the site config has no {anchor:?}:\n{site}"
+    );
+    site.replacen(anchor, &format!("{anchor}{added}"), 1)
+}
+
 /// Whether the tests run under CI (`CI=true`), where a missing front end
 /// is a failure rather than a skip.
 #[must_use]

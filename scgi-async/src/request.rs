@@ -59,6 +59,12 @@ const OUT_CAP: usize = 512;
 ///   [`write_status_ok_text_content`](Request::write_status_ok_text_content)
 ///   or [`write_head`](Request::write_head). Shutting the writer down (or
 ///   closing it) only flushes: the server ends the connection itself.
+/// - A flush hands the bytes to the web server, which may hold them: to
+///   stream a response (server-sent events, progress), send
+///   `X-Accel-Buffering: no` in its head for nginx, which buffers
+///   responses otherwise, and set `server.stream-response-body = 1` in
+///   lighttpd; Apache passes pieces on as they come (DEPLOYING.md,
+///   "Streamed responses").
 /// - The request finishes when dropped (or with
 ///   [`finish`](Request::finish), to wait for it and see errors): see
 ///   [`Server::run_until`](crate::Server::run_until) for what the server

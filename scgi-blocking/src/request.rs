@@ -35,6 +35,12 @@ const CHUNK_READ: usize = 16 * 1024;
 ///   [`flush`](Write::flush), and when the request finishes. Start with a
 ///   head: [`write_status_ok_text_content`](Request::write_status_ok_text_content)
 ///   or [`write_head`](Request::write_head).
+/// - A flush hands the bytes to the web server, which may hold them: to
+///   stream a response (server-sent events, progress), send
+///   `X-Accel-Buffering: no` in its head for nginx, which buffers
+///   responses otherwise, and set `server.stream-response-body = 1` in
+///   lighttpd; Apache passes pieces on as they come (DEPLOYING.md,
+///   "Streamed responses").
 /// - The request finishes when dropped (or with [`finish`](Request::finish)
 ///   to see errors): see [`Server::run`](crate::Server::run) for what the
 ///   server sends and how it closes.

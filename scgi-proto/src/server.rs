@@ -891,7 +891,13 @@ impl<I: Timestamp> Connection<I> {
             started: now,
             idle: self.drain_timeout,
             min_rate: self.body_min_rate,
-            limit: self.body_remaining().saturating_add(self.drain_limit),
+            // A head refused for its body's size (413): all of that body
+            // is still to come.
+            limit: match self.decoder.error() {
+                Some(Error::BodyTooLarge { content_length, .. }) => content_length,
+                _ => self.body_remaining(),
+            }
+            .saturating_add(self.drain_limit),
         }
     }
 }
@@ -938,7 +944,8 @@ pub struct Drain<I> {
 }
 
 impl<I: Timestamp> Drain<I> {
-    /// The most bytes to read: what is left of the body, and
+    /// The most bytes to read: what is left of the body (all of it after
+    /// a head refused for its size), and
     /// [`drain_limit`](Config::drain_limit) more.
     #[must_use]
     pub fn limit(&self) -> u64 {
@@ -1372,6 +1379,20 @@ mod tests {
         assert_eq!(drain.deadline(S(60), 0), Some(S(62)));
         assert_eq!(drain.deadline(S(61), 0), Some(S(63)));
         assert_eq!(drain.limit(), 10);
+    }
+
+    #[test]
+    fn a_drain_after_a_413_head_reads_the_declared_body() {
+        let config = Config::DEFAULT.with_proto(
+            crate::Config::DEFAULT.with_limits(crate::Limits::DEFAULT.with_max_body(Some(8))),
+        );
+        let mut c = Connection::new(&config, S(0));
+        let HeadStep::End(end) = c.decode_head(b"31:CONTENT_LENGTH\x0060000000\x00SCGI\x001\x00,")
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(answer(end.ending()), (413, Then::Drain));
+        assert_eq!(c.start_drain(S(1)).limit(), 60_000_000 + (4 << 20));
     }
 
     #[test]

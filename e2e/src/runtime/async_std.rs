@@ -5,12 +5,11 @@
 use std::io;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use scgi_async_std::{Addr, Config, Request, Server, Spawn, UnixOptions};
+use scgi_async_std::{Addr, Request, Server, Spawn, UnixOptions};
 
-use crate::app::{App, Head};
+use crate::app::{App, HOLD_POLL, Head, Hold};
 use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
 
 /// Starts an `scgi-async-std` server as `spec` asks, spawning on
@@ -26,13 +25,13 @@ pub fn start_smol(spec: &BackendSpec) -> io::Result<Backend> {
 
 fn start_with(spec: &BackendSpec, spawner: impl Spawn) -> io::Result<Backend> {
     let server = match spec.transport {
-        Transport::Tcp => Server::bind_tcp(spec.tcp_addr)?,
+        Transport::Tcp => Server::from_listener(spec.tcp_listener()?)?,
         Transport::Unix => Server::bind_unix_with(
             &spec.unix_path,
             &UnixOptions::DEFAULT.with_mode(spec.unix_mode),
         )?,
     }
-    .with_config(Config::default().with_shutdown_timeout(Duration::from_secs(5)))
+    .with_config(spec.config)
     .with_spawner(spawner);
     let addr = match server.local_addr() {
         Addr::Tcp(a) => BackendAddr::Tcp(*a),
@@ -52,7 +51,9 @@ fn start_with(spec: &BackendSpec, spawner: impl Spawn) -> io::Result<Backend> {
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
     let mut body = Vec::new();
-    req.read_to_end(&mut body).await?;
+    if app.reads_body(&req.headers()) {
+        req.read_to_end(&mut body).await?;
+    }
     let response = app.respond(&req.headers(), &body);
     if !response.delay.is_zero() {
         async_io::Timer::after(response.delay).await;
@@ -63,6 +64,18 @@ async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
     }
     for chunk in &response.body {
         req.write_all(chunk).await?;
+        req.flush().await?;
+    }
+    if let Some(hold) = &response.hold {
+        let opened = loop {
+            match hold.poll() {
+                Some(opened) => break opened,
+                None => {
+                    async_io::Timer::after(HOLD_POLL).await;
+                }
+            }
+        };
+        req.write_all(&Hold::last_piece(opened)).await?;
         req.flush().await?;
     }
     Ok(())

@@ -3,23 +3,22 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
-use scgi_blocking::{Addr, Config, Request, Server, UnixOptions};
+use scgi_blocking::{Addr, Request, Server, UnixOptions};
 
-use crate::app::{App, Head};
+use crate::app::{App, HOLD_POLL, Head, Hold};
 use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
 
 /// Starts an `scgi-blocking` server as `spec` asks.
 pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
     let server = match spec.transport {
-        Transport::Tcp => Server::bind_tcp(spec.tcp_addr)?,
+        Transport::Tcp => Server::from_listener(spec.tcp_listener()?)?,
         Transport::Unix => Server::bind_unix_with(
             &spec.unix_path,
             &UnixOptions::DEFAULT.with_mode(spec.unix_mode),
         )?,
     }
-    .with_config(Config::default().with_shutdown_timeout(Duration::from_secs(5)));
+    .with_config(spec.config);
     let addr = match server.local_addr() {
         Addr::Tcp(a) => BackendAddr::Tcp(*a),
         _ => BackendAddr::Unix(spec.unix_path.clone()),
@@ -36,7 +35,9 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
 
 fn serve(app: &App, req: &mut Request) -> io::Result<()> {
     let mut body = Vec::new();
-    req.read_to_end(&mut body)?;
+    if app.reads_body(&req.headers()) {
+        req.read_to_end(&mut body)?;
+    }
     let response = app.respond(&req.headers(), &body);
     thread::sleep(response.delay);
     match &response.head {
@@ -45,6 +46,16 @@ fn serve(app: &App, req: &mut Request) -> io::Result<()> {
     }
     for chunk in &response.body {
         req.write_all(chunk)?;
+        req.flush()?;
+    }
+    if let Some(hold) = &response.hold {
+        let opened = loop {
+            match hold.poll() {
+                Some(opened) => break opened,
+                None => thread::sleep(HOLD_POLL),
+            }
+        };
+        req.write_all(&Hold::last_piece(opened))?;
         req.flush()?;
     }
     Ok(())

@@ -5,10 +5,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scgi_tokio::{Addr, Config, Request, Server, UnixOptions};
+use scgi_tokio::{Addr, Request, Server, UnixOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::app::{App, Head};
+use crate::app::{App, HOLD_POLL, Head, Hold};
 use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
 
 /// Starts an `scgi-tokio` server as `spec` asks.
@@ -16,13 +16,13 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
     // Bound before the runtime exists: the listener joins the reactor when
     // `run` starts.
     let server = match spec.transport {
-        Transport::Tcp => Server::bind_tcp(spec.tcp_addr)?,
+        Transport::Tcp => Server::from_listener(spec.tcp_listener()?)?,
         Transport::Unix => Server::bind_unix_with(
             &spec.unix_path,
             &UnixOptions::DEFAULT.with_mode(spec.unix_mode),
         )?,
     }
-    .with_config(Config::default().with_shutdown_timeout(Duration::from_secs(5)));
+    .with_config(spec.config);
     let addr = match server.local_addr() {
         Addr::Tcp(a) => BackendAddr::Tcp(*a),
         _ => BackendAddr::Unix(spec.unix_path.clone()),
@@ -44,7 +44,9 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
     let mut body = Vec::new();
-    req.read_to_end(&mut body).await?;
+    if app.reads_body(&req.headers()) {
+        req.read_to_end(&mut body).await?;
+    }
     let response = app.respond(&req.headers(), &body);
     tokio::time::sleep(response.delay).await;
     match &response.head {
@@ -53,6 +55,16 @@ async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
     }
     for chunk in &response.body {
         req.write_all(chunk).await?;
+        req.flush().await?;
+    }
+    if let Some(hold) = &response.hold {
+        let opened = loop {
+            match hold.poll() {
+                Some(opened) => break opened,
+                None => tokio::time::sleep(HOLD_POLL).await,
+            }
+        };
+        req.write_all(&Hold::last_piece(opened)).await?;
         req.flush().await?;
     }
     Ok(())
