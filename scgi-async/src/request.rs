@@ -2,7 +2,7 @@
 //! ending the connection, as its [`Connection`] decides.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,9 +132,16 @@ impl<R: Runtime> Returned<R> {
     }
 
     /// Ends the request, which came to `outcome`: see [`Conn::complete`].
-    pub(crate) async fn complete(&mut self, outcome: Outcome, peer: &Addr) -> io::Result<()> {
+    /// A plain function returning that future, not an `async fn` around
+    /// it: a wrapper future would add its own state to every connection's
+    /// task (measured: +700 instructions a request on scgi-tokio).
+    pub(crate) fn complete<'a>(
+        &'a mut self,
+        outcome: Outcome,
+        peer: &'a Addr,
+    ) -> impl Future<Output = io::Result<()>> + 'a {
         let headers = self.head.headers(&self.buf);
-        self.conn.complete(outcome, peer, headers).await
+        self.conn.complete(outcome, peer, headers)
     }
 
     /// Ends the request, which came to `outcome`, in a task of its own,

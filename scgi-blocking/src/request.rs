@@ -155,7 +155,7 @@ fn settle(
     ending: scgi_proto::server::Ending,
     out: &mut Vec<u8>,
 ) -> io::Result<()> {
-    let deadline = lc.write_deadline(Instant::now());
+    let deadline = |lc: &Connection<Instant>| lc.write_deadline(Instant::now());
     let result = match ending.reply {
         Reply::Nothing => Ok(()),
         Reply::Buffered => {
@@ -164,12 +164,12 @@ fn settle(
         }
         Reply::NoContent => {
             lc.sent(NO_CONTENT.len());
-            send_all(stream, NO_CONTENT, deadline)
+            send_all(stream, NO_CONTENT, deadline(lc))
         }
         Reply::Answer(answer) => {
             let answer = answer.to_vec();
             lc.sent(answer.len());
-            send_all(stream, &answer, deadline)
+            send_all(stream, &answer, deadline(lc))
         }
     };
     if let Err(e) = &result {
