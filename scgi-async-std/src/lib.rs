@@ -198,6 +198,7 @@ pub use runtime::Smol;
 pub use runtime::{AsyncIo, Sleep, Spawn, Task};
 pub use scgi_async;
 pub use scgi_proto;
+pub use scgi_proto::form_pairs;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
 pub use scgi_tower::{self, HttpService};

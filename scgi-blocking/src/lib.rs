@@ -141,5 +141,6 @@ pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
+pub use scgi_proto::form_pairs;
 pub use scgi_proto::server::Config;
 pub use server::{Server, ShutdownHandle};

@@ -26,6 +26,11 @@ fn app(req: &mut Request) -> io::Result<()> {
         Route::Panic => panic!("the /panic route panics"),
         Route::Error => Err(io::Error::other("the /error route fails")),
         Route::Nothing => Ok(()),
+        Route::Form => {
+            let body = req.read_body(scgi_test_support::FORM_LIMIT)?;
+            let text = scgi_test_support::form_reply(&req.headers(), &body);
+            req.respond(200, [("Content-Type", scgi_test_support::TEXT_PLAIN)], text)
+        }
         Route::Upgrade => {
             io::copy(req, &mut io::sink())?;
             req.write_head(101, scgi_test_support::UPGRADE_HEADERS)?;

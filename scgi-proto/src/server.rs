@@ -606,6 +606,50 @@ impl fmt::Display for BodyError {
 
 impl core::error::Error for BodyError {}
 
+/// The I/O error a body read fails with, wrapping the [`BodyError`] (get
+/// it back with [`get_ref`](std::io::Error::get_ref) and `downcast_ref`):
+/// [`UnexpectedEof`](std::io::ErrorKind::UnexpectedEof) for
+/// [`Incomplete`](BodyError::Incomplete),
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) for
+/// [`TimedOut`](BodyError::TimedOut),
+/// [`InvalidData`](std::io::ErrorKind::InvalidData) for
+/// [`TooLarge`](BodyError::TooLarge).
+#[cfg(feature = "std")]
+impl From<BodyError> for std::io::Error {
+    fn from(e: BodyError) -> Self {
+        let kind = match e {
+            BodyError::Incomplete(_) => std::io::ErrorKind::UnexpectedEof,
+            BodyError::TimedOut => std::io::ErrorKind::TimedOut,
+            BodyError::TooLarge(_) => std::io::ErrorKind::InvalidData,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// The first room a body read into memory makes: a form or a small JSON
+/// document fits, and a peer that claims a large body and sends little
+/// costs no more than this.
+pub const BODY_READ_FIRST: usize = 16 * 1024;
+
+/// How much room to add to a full in-memory body of `len` bytes with
+/// `left` bytes still to come: as much again (at least
+/// [`BODY_READ_FIRST`]), never past the body's end. So memory grows with
+/// what arrives, not with what `CONTENT_LENGTH` claims, and ends at most
+/// at the body's size (`Vec::reserve_exact` with this never overshoots).
+///
+/// ```
+/// use scgi_proto::server::body_room;
+/// assert_eq!(body_room(0, 100), 100);
+/// assert_eq!(body_room(0, 1 << 30), 16 * 1024);
+/// assert_eq!(body_room(64 * 1024, 1 << 30), 64 * 1024);
+/// assert_eq!(body_room(64 * 1024, 10), 10);
+/// ```
+#[must_use]
+pub fn body_room(len: usize, left: u64) -> usize {
+    let want = len.max(BODY_READ_FIRST);
+    usize::try_from(left).map_or(want, |left| want.min(left))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Reading the head; `received` bytes so far.

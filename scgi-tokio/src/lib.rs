@@ -188,6 +188,7 @@ pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions, Tokio, TokioListener};
 pub use scgi_async;
 pub use scgi_proto;
+pub use scgi_proto::form_pairs;
 pub use scgi_proto::server::Config;
 #[cfg(feature = "tower")]
 pub use scgi_tower::{self, HttpService};
