@@ -213,8 +213,3 @@ pub use response::{
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;
-
-/// The workspace README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
