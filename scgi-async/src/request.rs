@@ -716,6 +716,15 @@ impl<R: Runtime> Request<R> {
     /// order. A status or header the writer refuses (1xx other than 101, CR
     /// or LF in a value, a `Status` header) gives
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
+    /// The writer's choices (no 1xx but 101, reason phrases, why there is
+    /// no `Location`-only redirect) are explained on
+    /// [`HeadWriter`](scgi_proto::HeadWriter).
+    ///
+    /// For a whole answer whose body is in hand, [`respond`](Request::respond)
+    /// takes headers from any iterator (owned `String`s too) and sets
+    /// `Content-Length`; to stream a body after owned headers, borrow them
+    /// as pairs: `let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)|
+    /// (k.as_str(), v.as_str())).collect();`.
     pub async fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
         self.write_response_head(ResponseHead::new(status).headers(headers))
             .await

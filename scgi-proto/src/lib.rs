@@ -159,7 +159,7 @@
 //! | --- | --- | --- |
 //! | `std` | yes | [`ResponseHead::write_to`], [`write_status_ok_text_content`], [`write_response_head`] (one `write_all` into any `io::Write`); implies `alloc` |
 //! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`append_head`], [`encode_request_to_vec`], [`error_response`] |
-//! | `form` | no | [`Headers::query_pairs`], [`Headers::query_param`], [`form_pairs`]: query strings and form bodies percent-decoded (the `form_urlencoded` crate); implies `alloc` |
+//! | `form` | no | `Headers::query_pairs`, `Headers::query_param`, `form_pairs`: query strings and form bodies percent-decoded (the `form_urlencoded` crate); implies `alloc` |
 //! | `http` | no | the `http` module: an `http::Request` head from the SCGI headers, an `http::Response` head as a `Status:` head; implies `alloc` |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
