@@ -1,6 +1,8 @@
 //! Query strings and form bodies, percent-decoded (feature `form`), by the
 //! `form_urlencoded` crate (rust-url's, the parser behind `url` and
-//! `serde_urlencoded`).
+//! `serde_urlencoded`). For typed decoding into a `serde` struct, hand
+//! the same bytes to `serde_urlencoded::from_bytes`:
+//! [`Headers::query`] for the query, the body from `read_body`.
 
 use alloc::borrow::Cow;
 

@@ -254,8 +254,10 @@ impl Framing {
 ///   with a `Location` starting with `/` too, which this writer sends. So,
 ///   instead: for a client redirect send `302`/`303`/`307` with
 ///   `Location` (portable); for an internal one send `200` with
-///   `Location: /path` on Apache, `X-Accel-Redirect: /path` on nginx
-///   (any upstream, SCGI included), or let the front end route it.
+///   `X-Accel-Redirect: /path`, which nginx honours from any upstream
+///   (SCGI included) and Apache 2.4.13+ too with
+///   `ProxySCGIInternalRedirect X-Accel-Redirect` (its default header is
+///   `Location`, also on a `200`), or let the front end route it.
 ///
 /// ```
 /// use scgi_proto::HeadWriter;
