@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use scgi_async_std::{Addr, Config, Request, Server, Spawn, UnixOptions};
 
 use crate::app::{App, Head};
@@ -51,8 +51,7 @@ fn start_with(spec: &BackendSpec, spawner: impl Spawn) -> io::Result<Backend> {
 }
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
-    let mut body = Vec::new();
-    req.read_to_end(&mut body).await?;
+    let body = req.read_body(crate::app::MAX_BODY).await?;
     let response = app.respond(&req.headers(), &body);
     if !response.delay.is_zero() {
         async_io::Timer::after(response.delay).await;

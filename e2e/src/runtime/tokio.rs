@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scgi_tokio::{Addr, Config, Request, Server, UnixOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::app::{App, Head};
 use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
@@ -43,8 +43,7 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
 }
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
-    let mut body = Vec::new();
-    req.read_to_end(&mut body).await?;
+    let body = req.read_body(crate::app::MAX_BODY).await?;
     let response = app.respond(&req.headers(), &body);
     tokio::time::sleep(response.delay).await;
     match &response.head {
