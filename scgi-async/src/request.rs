@@ -202,6 +202,15 @@ fn aborted() -> io::Error {
     )
 }
 
+/// `respond` after something was written: the two would make one
+/// malformed response.
+fn already_written() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "respond: part of a response was already written",
+    )
+}
+
 fn upgraded_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
@@ -763,8 +772,9 @@ impl<R: Runtime> Request<R> {
     /// A head the writer refuses (see [`write_head`](Request::write_head);
     /// a `Content-Length` or `Transfer-Encoding` among `headers` too, as
     /// the framing is `respond`'s) gives
-    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
-    /// Write nothing else for the request.
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing,
+    /// and so does a request whose handler already wrote part of a
+    /// response. Write nothing else for the request.
     ///
     /// The headers of the request borrow it, so build what goes into the
     /// response before the call (`req.headers().query_param("page")`
@@ -779,7 +789,9 @@ impl<R: Runtime> Request<R> {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        self.conn_mut()?;
+        if self.conn_mut()?.life.has_written() {
+            return Err(already_written());
+        }
         let body = body.as_ref();
         let is_head = self.headers().method() == Some("HEAD");
         let framing = Framing::new(status, is_head, body.len() as u64);

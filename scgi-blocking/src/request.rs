@@ -338,8 +338,9 @@ impl Request {
     /// A head the writer refuses (see [`write_head`](Request::write_head);
     /// a `Content-Length` or `Transfer-Encoding` among `headers` too, as
     /// the framing is `respond`'s) gives
-    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
-    /// Write nothing else for the request.
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing,
+    /// and so does a request whose handler already wrote part of a
+    /// response. Write nothing else for the request.
     ///
     /// The headers of the request borrow it, so build what goes into the
     /// response before the call:
@@ -363,6 +364,9 @@ impl Request {
         V: AsRef<[u8]>,
     {
         self.stream()?;
+        if self.conn.has_written() {
+            return Err(already_written());
+        }
         let body = body.as_ref();
         let is_head = self.headers().method() == Some("HEAD");
         let framing = Framing::new(status, is_head, body.len() as u64);
@@ -473,6 +477,15 @@ impl Request {
     fn stream(&self) -> io::Result<&Arc<Stream>> {
         self.stream.as_ref().ok_or_else(upgraded_error)
     }
+}
+
+/// `respond` after something was written: the two would make one
+/// malformed response.
+fn already_written() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "respond: part of a response was already written",
+    )
 }
 
 fn upgraded_error() -> io::Error {

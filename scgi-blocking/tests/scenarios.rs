@@ -29,7 +29,12 @@ fn app(req: &mut Request) -> io::Result<()> {
         Route::Form => {
             let body = req.read_body(scgi_test_support::FORM_LIMIT)?;
             let text = scgi_test_support::form_reply(&req.headers(), &body);
-            req.respond(200, [("Content-Type", scgi_test_support::TEXT_PLAIN)], text)
+            let content_type = [("Content-Type", scgi_test_support::TEXT_PLAIN)];
+            req.respond(200, content_type, text)?;
+            if req.headers().query_param("again").is_some() {
+                req.respond(200, content_type, "again")?;
+            }
+            Ok(())
         }
         Route::Upgrade => {
             io::copy(req, &mut io::sink())?;

@@ -31,7 +31,7 @@
 //! | `/error` | returns an error before writing anything |
 //! | `/nothing` | returns successfully without writing |
 //! | `/upgrade` | reads the body, writes a `101` head with `Upgrade: echo`, upgrades, and echoes raw bytes (those sent after the request first) until end of input |
-//! | `/form` | `read_body(`[`FORM_LIMIT`]`)?` (so a larger body is the server's `413`), then `respond(200, [("Content-Type", "text/plain; charset=utf-8")], `[`form_reply`]`(..))`: the decoded query and form pairs, one a line (no body for `HEAD`) |
+//! | `/form` | `read_body(`[`FORM_LIMIT`]`)?` (so a larger body is the server's `413`), then `respond(200, [("Content-Type", "text/plain; charset=utf-8")], `[`form_reply`]`(..))`: the decoded query and form pairs, one a line (no body for `HEAD`); with the query parameter `again`, a second `respond` whose error (it must refuse) the handler returns |
 //! | anything else | [`Route::Inspect`]: a 200 head (`application/octet-stream`), the raw header block it carries, then the body echoed as for `/echo` |
 //!
 //! The server must behave as SCGI.md says: a failing or panicking handler
@@ -297,6 +297,7 @@ macro_rules! __every_scenario {
                 read_body_and_form,
                 read_body_over_the_limit_413,
                 respond_to_head,
+                respond_twice_is_refused,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,

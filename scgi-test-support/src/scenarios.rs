@@ -662,6 +662,16 @@ pub fn respond_to_head(h: &Harness<'_>) {
     assert!(head.body.is_empty(), "a body for HEAD: {:?}", head.body);
 }
 
+/// A second `respond` is refused (it would append a second response to
+/// the first): the handler returns its error while the first response is
+/// still buffered, so the request is answered `500` alone.
+pub fn respond_twice_is_refused(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let raw = exchange(&server.target, &request("GET", "/form?again", b"")).expect("exchange");
+    Reply::parse(&raw).assert_error(500);
+    assert_serves(&server.target);
+}
+
 /// Every timeout set to `Duration::MAX` (a natural way to say "never")
 /// means never and panics nowhere (issue 14: `Instant::now() + timeout`
 /// overflowed): requests are served, bodies read, and stopping returns.
