@@ -463,7 +463,8 @@ pub enum Reply {
     /// any).
     Buffered,
     /// `Status: 204 No Content` ([`crate::NO_CONTENT`]): the handler wrote
-    /// nothing, and an empty CGI response is not valid.
+    /// nothing (and no body read failed, else that failure's answer is
+    /// sent), and an empty CGI response is not valid.
     NoContent,
     /// A complete error answer instead of anything buffered (which the
     /// driver discards): see [`Answer::encode`].

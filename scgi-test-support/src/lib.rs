@@ -36,7 +36,8 @@
 //!
 //! The server must behave as SCGI.md says: a failing or panicking handler
 //! that wrote nothing gets a 500 (a 400 when its body read failed because
-//! the peer closed early, a 408 when it stalled), a handler that wrote nothing gets a valid
+//! the peer closed early, a 408 when it stalled, a 413 when `read_body`
+//! refused it), a handler that wrote nothing gets a valid
 //! response, bad heads get the decoder's status hint, and so on; the
 //! [`scenarios`](mod@scenarios) say exactly what each one checks.
 
