@@ -766,8 +766,9 @@ impl<R: Runtime> Request<R> {
     /// `Content-Length` of `body`, and `body`, as [`Framing`] frames it:
     /// the answer to a `HEAD` request gets the same head and no body, and
     /// a `1xx`, `204` or `304` neither `Content-Length` nor body. So one
-    /// handler serves `GET` and `HEAD` right. Head and body leave together
-    /// (in one vectored write when they overflow the response buffer).
+    /// handler serves `GET` and `HEAD` right. A head that fits the
+    /// 512-byte response buffer leaves in one write with the body, however
+    /// large (a vectored write of both).
     ///
     /// A head the writer refuses (see [`write_head`](Request::write_head);
     /// a `Content-Length` or `Transfer-Encoding` among `headers` too, as
