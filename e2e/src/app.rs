@@ -1,8 +1,9 @@
 //! The e2e app: what every backend serves, whatever its runtime.
 //!
 //! It is sans-IO, so that each runtime's glue stays a few lines: the glue
-//! reads the whole body (unless [`App::reads_body`] says the route does
-//! not), calls [`App::respond`], sleeps for [`Response::delay`], writes
+//! reads the whole body with `read_body(`[`MAX_BODY`]`)` (a larger one is
+//! the server's `413`; none for a route [`App::reads_body`] says does not
+//! read it), calls [`App::respond`], sleeps for [`Response::delay`], writes
 //! [`Response::head`] (through its `write_head`, or raw bytes for
 //! [`Head::Raw`]) and then each chunk of [`Response::body`], flushing after
 //! each; then, for a [`Response::hold`], it waits (polling
@@ -31,6 +32,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use scgi_proto::Headers;
+
+/// The most body the glue reads into memory (`read_body`): the largest
+/// bodies of the cases and of scgi-cli's tests (8 MiB and a bit) fit; a
+/// larger one is answered `413`.
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// Longest `/slow` wait.
 const MAX_DELAY_MS: u64 = 5_000;

@@ -50,6 +50,7 @@ cases![
     post_json,
     post_all_byte_values,
     post_large_body_both_ways,
+    body_over_the_handler_limit_413,
     empty_body,
     head_then_get_on_one_connection,
     status_404,
@@ -400,6 +401,25 @@ fn post_large_body_both_ways(ctx: &Ctx) {
     );
     expect(&r, 200);
     assert_body(&r, &body);
+}
+
+/// A body over the glue's `read_body` limit: the backend answers `413`
+/// before reading it and drains it, and the front end passes the `413` on
+/// (not a 502 for a reset connection).
+fn body_over_the_handler_limit_413(ctx: &Ctx) {
+    let size = usize::try_from(crate::app::MAX_BODY).expect("small") + 1;
+    let r = send(
+        ctx.addr,
+        &Request::post("/echo", "application/octet-stream", vec![b'x'; size]),
+    );
+    // The server's own answer: no X-Backend, its detail in the body.
+    assert_eq!(r.status, 413, "{r:?}");
+    let text = String::from_utf8_lossy(&r.body);
+    let detail = format!(
+        "body of {size} bytes exceeds the limit of {} bytes",
+        size - 1
+    );
+    assert!(text.contains(&detail), "{r:?}");
 }
 
 fn empty_body(ctx: &Ctx) {

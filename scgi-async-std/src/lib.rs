@@ -202,6 +202,7 @@ pub use scgi_async;
 #[cfg(unix)]
 pub use scgi_async::{ShutdownSignal, shutdown_signal};
 pub use scgi_proto;
+pub use scgi_proto::form_pairs;
 pub use scgi_proto::server::{Config, Stats};
 #[cfg(feature = "tower")]
 pub use scgi_tower::{self, HttpService, RemoteAddr};

@@ -14,7 +14,7 @@ use scgi_net::Addr;
 use scgi_proto::server::{
     Config, Connection, Describe, Drain, Ending, HeadStep, Outcome, Reply, Then,
 };
-use scgi_proto::{EncodeError, Head, Headers, NO_CONTENT, ResponseHead};
+use scgi_proto::{EncodeError, Framing, Head, Headers, NO_CONTENT, ResponseHead};
 
 use crate::rt::{self, Runtime, Socket, Timer};
 use crate::shared::Slot;
@@ -65,6 +65,13 @@ const OUT_CAP: usize = 512;
 ///   responses otherwise, and set `server.stream-response-body = 1` in
 ///   lighttpd; Apache passes pieces on as they come (DEPLOYING.md,
 ///   "Streamed responses").
+/// - [`read_body`](Request::read_body)`(limit)` reads a whole body into
+///   memory, and answers `413` itself when it is larger than `limit`;
+///   [`respond`](Request::respond) sends a whole response (status,
+///   headers, body, `Content-Length`, no body for `HEAD`) in one call.
+/// - [`headers`](Request::headers) borrow the request, and writing
+///   borrows it mutably: copy what the response needs (`.to_owned()`,
+///   `into_owned()`) before the first write.
 /// - The request finishes when dropped (or with
 ///   [`finish`](Request::finish), to wait for it and see errors): see
 ///   [`Server::run_until`](crate::Server::run_until) for what the server
@@ -224,6 +231,15 @@ fn aborted() -> io::Error {
     )
 }
 
+/// `respond` after something was written: the two would make one
+/// malformed response.
+fn already_written() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "respond: part of a response was already written",
+    )
+}
+
 fn upgraded_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
@@ -307,6 +323,11 @@ impl<R: Runtime> Conn<R> {
 
     fn forced(&self) -> bool {
         self.slot.shared().is_forced()
+    }
+
+    /// Why the body could not be read, if it could not.
+    pub(crate) fn body_error(&self) -> Option<scgi_proto::server::BodyError> {
+        self.life.body_error()
     }
 
     /// One read of body bytes from the socket by `read`, bounded by the
@@ -588,6 +609,57 @@ impl<R: Runtime> Request<R> {
         Poll::Ready(Ok((n > 0).then(|| self.rest.split_to(n).freeze())))
     }
 
+    /// Reads the rest of the body into memory, if it is at most `limit`
+    /// bytes; returns it (empty for a request without a body). A body that
+    /// arrived in one piece (a form read along with the head, say) comes
+    /// back without a copy.
+    ///
+    /// `CONTENT_LENGTH` is the peer's word, so do not size a buffer by it
+    /// (`Vec::with_capacity(req.content_length())` lets any client make
+    /// the server allocate gigabytes); this reads with memory that grows
+    /// as the bytes arrive, up to the body's size
+    /// ([`body_room`](scgi_proto::server::body_room)), and never more
+    /// than `limit`.
+    ///
+    /// A larger body fails at once, before a byte is read, with an
+    /// [`InvalidData`](io::ErrorKind::InvalidData) error wrapping
+    /// [`BodyError::TooLarge`](scgi_proto::server::BodyError::TooLarge),
+    /// and the request is answered `413 Content Too Large` whether the
+    /// handler returns that error or returns without writing (the
+    /// lifecycle's [`limit_body`](Connection::limit_body)); the unread
+    /// body is drained so the answer reaches the client. Call it before
+    /// writing: an answer already written is kept (or, if already sent,
+    /// the handler's error resets the connection). `limit` counts the
+    /// bytes still to read: `0` takes only an empty body, `u64::MAX` any
+    /// (memory then bounded by the peer alone). For a server-wide limit
+    /// the decoder applies before any handler runs, use
+    /// [`Config::with_max_body`]. Fails as [`chunk`](Request::chunk) does.
+    pub async fn read_body(&mut self, limit: u64) -> io::Result<Bytes> {
+        self.conn_mut()?.life.limit_body(limit)?;
+        let Some(first) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        let left = self.body_remaining();
+        if left == 0 {
+            return Ok(first);
+        }
+        let mut body =
+            Vec::with_capacity(first.len() + scgi_proto::server::body_room(first.len(), left));
+        body.extend_from_slice(&first);
+        drop(first);
+        while let Some(piece) = self.chunk().await? {
+            if body.capacity() - body.len() < piece.len() {
+                // `left` counts this piece: the room never passes the
+                // body's end.
+                let left = self.body_remaining() + piece.len() as u64;
+                let room = scgi_proto::server::body_room(body.len(), left);
+                body.reserve_exact(room.max(piece.len()));
+            }
+            body.extend_from_slice(&piece);
+        }
+        Ok(Bytes::from(body))
+    }
+
     /// How many bytes a body read into a buffer of `room` bytes may take.
     #[cfg(feature = "tokio")]
     pub(crate) fn read_limit(&self, room: usize) -> usize {
@@ -692,6 +764,15 @@ impl<R: Runtime> Request<R> {
     /// order. A status or header the writer refuses (1xx other than 101, CR
     /// or LF in a value, a `Status` header) gives
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
+    /// The writer's choices (no 1xx but 101, reason phrases, why there is
+    /// no `Location`-only redirect) are explained on
+    /// [`HeadWriter`](scgi_proto::HeadWriter).
+    ///
+    /// For a whole answer whose body is in hand, [`respond`](Request::respond)
+    /// takes headers from any iterator (owned `String`s too) and sets
+    /// `Content-Length`; to stream a body after owned headers, borrow them
+    /// as pairs: `let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)|
+    /// (k.as_str(), v.as_str())).collect();`.
     pub async fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
         self.write_response_head(ResponseHead::new(status).headers(headers))
             .await
@@ -719,6 +800,51 @@ impl<R: Runtime> Request<R> {
         let bytes = head.to_vec()?;
         self.write_all(&bytes).await?;
         self.conn_mut()?.life.wrote_head(head.status());
+        Ok(())
+    }
+
+    /// Sends a whole response: `Status: <status> <reason>`, `headers` (any
+    /// iterator of name and value pairs, owned or borrowed), the
+    /// `Content-Length` of `body`, and `body`, as [`Framing`] frames it:
+    /// the answer to a `HEAD` request gets the same head and no body, and
+    /// a `1xx`, `204` or `304` neither `Content-Length` nor body. So one
+    /// handler serves `GET` and `HEAD` right. A head that fits the
+    /// 512-byte response buffer leaves in one write with the body, however
+    /// large (a vectored write of both).
+    ///
+    /// A head the writer refuses (see [`write_head`](Request::write_head);
+    /// a `Content-Length` or `Transfer-Encoding` among `headers` too, as
+    /// the framing is `respond`'s) gives
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing,
+    /// and so does a request whose handler already wrote part of a
+    /// response. Write nothing else for the request.
+    ///
+    /// The headers of the request borrow it, so build what goes into the
+    /// response before the call (`req.headers().query_param("page")`
+    /// borrows `req`; `.into_owned()` ends the borrow).
+    pub async fn respond<K, V>(
+        &mut self,
+        status: u16,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> io::Result<()>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        if self.conn_mut()?.life.has_written() {
+            return Err(already_written());
+        }
+        let body = body.as_ref();
+        let is_head = self.headers().method() == Some("HEAD");
+        let framing = Framing::new(status, is_head, body.len() as u64);
+        let mut head = Vec::new();
+        scgi_proto::append_head(&mut head, status, headers, framing.content_length)?;
+        self.write_all(&head).await?;
+        self.conn_mut()?.life.wrote_head(status);
+        if framing.send_body {
+            self.write_all(body).await?;
+        }
         Ok(())
     }
 

@@ -127,6 +127,13 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The workspace README's examples, compiled (and run, but for the
+/// servers) as doctests: here, because its quick start serves with this
+/// crate and its sans-IO example needs only `scgi_proto`, a dependency.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;
+
 #[cfg(feature = "http")]
 mod http;
 mod net;
@@ -141,6 +148,7 @@ pub use net::UnixOptions;
 pub use net::{Addr, Listener, Stream, TcpOptions};
 pub use request::{Request, Upgraded};
 pub use scgi_proto;
+pub use scgi_proto::form_pairs;
 pub use scgi_proto::server::{Config, Stats};
 pub use server::{Server, ShutdownHandle};
 

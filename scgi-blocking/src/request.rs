@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use scgi_proto::server::{Config, Connection, HeadStep, MIN_TIMEOUT, Outcome, Reply, Then};
-use scgi_proto::{Head, Headers, NO_CONTENT, ResponseHead};
+use scgi_proto::{Framing, Head, Headers, NO_CONTENT, ResponseHead};
 
 use crate::net::{Addr, Stream};
 use crate::server::{Conn, Slot};
@@ -31,6 +31,10 @@ const CHUNK_READ: usize = 16 * 1024;
 ///   [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); one that stalls
 ///   longer than [`body_timeout`](Config::body_timeout), with
 ///   [`TimedOut`](io::ErrorKind::TimedOut).
+/// - [`read_body`](Request::read_body)`(limit)` reads a whole body into
+///   memory, and answers `413` itself when it is larger than `limit`.
+/// - [`respond`](Request::respond) sends a whole response (status,
+///   headers, body, `Content-Length`, no body for `HEAD`) in one call.
 /// - Writes are gathered in an 8 KiB buffer and sent when it fills, on
 ///   [`flush`](Write::flush), and when the request finishes. Start with a
 ///   head: [`write_status_ok_text_content`](Request::write_status_ok_text_content)
@@ -41,6 +45,9 @@ const CHUNK_READ: usize = 16 * 1024;
 ///   responses otherwise, and set `server.stream-response-body = 1` in
 ///   lighttpd; Apache passes pieces on as they come (DEPLOYING.md,
 ///   "Streamed responses").
+/// - [`headers`](Request::headers) borrow the request, and writing
+///   borrows it mutably: copy what the response needs (`.to_owned()`,
+///   `into_owned()`) before the first write.
 /// - The request finishes when dropped (or with [`finish`](Request::finish)
 ///   to see errors): see [`Server::run`](crate::Server::run) for what the
 ///   server sends and how it closes.
@@ -266,6 +273,15 @@ impl Request {
     /// order. A status or header the writer refuses (1xx other than 101, CR
     /// or LF in a value, a `Status` header) gives
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing.
+    /// The writer's choices (no 1xx but 101, reason phrases, why there is
+    /// no `Location`-only redirect) are explained on
+    /// [`HeadWriter`](scgi_proto::HeadWriter).
+    ///
+    /// For a whole answer whose body is in hand, [`respond`](Request::respond)
+    /// takes headers from any iterator (owned `String`s too) and sets
+    /// `Content-Length`; to stream a body after owned headers, borrow them
+    /// as pairs: `let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)|
+    /// (k.as_str(), v.as_str())).collect();`.
     pub fn write_head(&mut self, status: u16, headers: &[(&str, &str)]) -> io::Result<()> {
         scgi_proto::write_response_head(self, status, headers)?;
         self.conn.wrote_head(status);
@@ -277,6 +293,116 @@ impl Request {
     pub fn write_response_head(&mut self, head: ResponseHead<'_>) -> io::Result<()> {
         head.write_to(self)?;
         self.conn.wrote_head(head.status());
+        Ok(())
+    }
+
+    /// Reads the rest of the body into memory, if it is at most `limit`
+    /// bytes; returns it (empty for a request without a body).
+    ///
+    /// `CONTENT_LENGTH` is the peer's word, so do not size a buffer by it
+    /// (`Vec::with_capacity(req.content_length())` lets any client make
+    /// the server allocate gigabytes); this reads with memory that grows
+    /// as the bytes arrive, up to the body's size
+    /// ([`body_room`](scgi_proto::server::body_room)), and never more
+    /// than `limit`.
+    ///
+    /// A larger body fails at once, before a byte is read, with an
+    /// [`InvalidData`](io::ErrorKind::InvalidData) error wrapping
+    /// [`BodyError::TooLarge`](scgi_proto::server::BodyError::TooLarge),
+    /// and the request is answered `413 Content Too Large` whether the
+    /// handler returns that error or returns without writing (the
+    /// lifecycle's [`limit_body`](Connection::limit_body)); the unread
+    /// body is drained so the answer reaches the client. Call it before
+    /// writing: an answer already written is kept (or, if already sent,
+    /// the handler's error resets the connection). `limit` counts the
+    /// bytes still to read: `0` takes only an empty body, `u64::MAX` any
+    /// (memory then bounded by the peer alone). For a server-wide limit
+    /// the decoder applies before any handler runs, use
+    /// [`Config::with_max_body`]. Fails as reading through [`io::Read`]
+    /// does.
+    ///
+    /// ```no_run
+    /// # fn f(req: &mut scgi_blocking::Request) -> std::io::Result<()> {
+    /// let body = req.read_body(64 * 1024)?;
+    /// let mut name = String::new();
+    /// for (key, value) in scgi_blocking::form_pairs(&body) {
+    ///     if key == "name" {
+    ///         name = value.into_owned();
+    ///     }
+    /// }
+    /// req.respond(200, [("Content-Type", "text/plain")], format!("Hello, {name}"))
+    /// # }
+    /// ```
+    pub fn read_body(&mut self, limit: u64) -> io::Result<Bytes> {
+        self.stream()?;
+        self.conn.limit_body(limit)?;
+        let mut body = Vec::new();
+        loop {
+            let left = self.body_remaining();
+            if left == 0 {
+                return Ok(Bytes::from(body));
+            }
+            let len = body.len();
+            if len == body.capacity() {
+                body.reserve_exact(scgi_proto::server::body_room(len, left));
+            }
+            body.resize(body.capacity(), 0);
+            let n = self.read(&mut body[len..]);
+            body.truncate(len + *n.as_ref().unwrap_or(&0));
+            n?;
+        }
+    }
+
+    /// Sends a whole response: `Status: <status> <reason>`, `headers` (any
+    /// iterator of name and value pairs, owned or borrowed), the
+    /// `Content-Length` of `body`, and `body`, as [`Framing`] frames it:
+    /// the answer to a `HEAD` request gets the same head and no body, and
+    /// a `1xx`, `204` or `304` neither `Content-Length` nor body. So one
+    /// handler serves `GET` and `HEAD` right.
+    ///
+    /// A head the writer refuses (see [`write_head`](Request::write_head);
+    /// a `Content-Length` or `Transfer-Encoding` among `headers` too, as
+    /// the framing is `respond`'s) gives
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) and writes nothing,
+    /// and so does a request whose handler already wrote part of a
+    /// response. Write nothing else for the request.
+    ///
+    /// The headers of the request borrow it, so build what goes into the
+    /// response before the call:
+    ///
+    /// ```no_run
+    /// # fn f(req: &mut scgi_blocking::Request) -> std::io::Result<()> {
+    /// // `req.headers()` borrows `req`: take owned copies first.
+    /// let page = req.headers().query_param("page").unwrap_or_default().into_owned();
+    /// let etag = format!("\"{page}\"");
+    /// req.respond(200, [("Content-Type", "text/plain"), ("ETag", &etag)], format!("page {page}"))
+    /// # }
+    /// ```
+    pub fn respond<K, V>(
+        &mut self,
+        status: u16,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> io::Result<()>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        self.stream()?;
+        if self.conn.has_written() {
+            return Err(already_written());
+        }
+        let body = body.as_ref();
+        let is_head = self.headers().method() == Some("HEAD");
+        let framing = Framing::new(status, is_head, body.len() as u64);
+        // The head goes into the response buffer; with the body, it leaves
+        // as the writes below decide.
+        scgi_proto::append_head(&mut self.out, status, headers, framing.content_length)?;
+        self.conn.wrote();
+        self.conn.wrote_head(status);
+        if framing.send_body {
+            self.write_all(body)?;
+        }
         Ok(())
     }
 
@@ -385,6 +511,11 @@ impl Request {
         self.conn.wrote_head(status);
     }
 
+    /// Why the body could not be read, if it could not.
+    pub(crate) fn body_error(&self) -> Option<scgi_proto::server::BodyError> {
+        self.conn.body_error()
+    }
+
     /// Counts the request as ended, and logs its access line if asked to.
     fn ended(&self) {
         if let Some(slot) = &self.slot {
@@ -402,6 +533,15 @@ impl Request {
     fn stream(&self) -> io::Result<&Arc<Stream>> {
         self.stream.as_ref().ok_or_else(upgraded_error)
     }
+}
+
+/// `respond` after something was written: the two would make one
+/// malformed response.
+fn already_written() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "respond: part of a response was already written",
+    )
 }
 
 fn upgraded_error() -> io::Error {

@@ -931,7 +931,13 @@ where
     let outcome = match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
         Ok(Ok(())) => Outcome::Done,
         Ok(Err(e)) => {
-            log::error!("handler failed on {}: {e}", req.describe());
+            // A body the peer cut, stalled or sent too large (a 400, 408 or
+            // 413 the server answers) is the client's doing.
+            let level = match req.body_error() {
+                Some(_) => log::Level::Info,
+                None => log::Level::Error,
+            };
+            log::log!(level, "handler failed on {}: {e}", req.describe());
             Outcome::Failed
         }
         Err(panic) => {

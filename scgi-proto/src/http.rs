@@ -489,18 +489,11 @@ pub fn frame_response(
 ) -> Result<Option<u64>, EncodeError> {
     let declared = declared_length(&parts.headers)?;
     let status = parts.status.as_u16();
-    match status {
-        100..=199 | 204 => {
+    if crate::is_bodiless(status) {
+        if status != 304 || declared == Some(0) {
             parts.headers.remove(header::CONTENT_LENGTH);
-            return Ok(Some(0));
         }
-        304 => {
-            if declared == Some(0) {
-                parts.headers.remove(header::CONTENT_LENGTH);
-            }
-            return Ok(Some(0));
-        }
-        _ => {}
+        return Ok(Some(0));
     }
     if let (Some(d), Some(e)) = (declared, exact)
         && d != e

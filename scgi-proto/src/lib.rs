@@ -158,7 +158,8 @@
 //! | feature | default | adds |
 //! | --- | --- | --- |
 //! | `std` | yes | [`ResponseHead::write_to`], [`write_status_ok_text_content`], [`write_response_head`] (one `write_all` into any `io::Write`); implies `alloc` |
-//! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`encode_request_to_vec`], [`error_response`] |
+//! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`append_head`], [`encode_request_to_vec`], [`error_response`] |
+//! | `form` | no | `Headers::query_pairs`, `Headers::query_param`, `form_pairs`: query strings and form bodies percent-decoded (the `form_urlencoded` crate); implies `alloc` |
 //! | `http` | no | the `http` module: an `http::Request` head from the SCGI headers, an `http::Response` head as a `Status:` head; implies `alloc` |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
@@ -172,6 +173,8 @@ extern crate std;
 mod client;
 mod decoder;
 mod error;
+#[cfg(feature = "form")]
+mod form;
 mod headers;
 #[cfg(feature = "http")]
 pub mod http;
@@ -188,20 +191,25 @@ pub use decoder::{
     Step,
 };
 pub use error::{EncodeError, Error};
+#[cfg(feature = "form")]
+pub use form::form_pairs;
+/// The `form_urlencoded` crate (feature `form`), whose [`Parse`](form_urlencoded::Parse)
+/// iterators [`Headers::query_pairs`] and [`form_pairs`] return, and whose
+/// `Serializer` builds query strings.
+#[cfg(feature = "form")]
+pub use form_urlencoded;
 pub use headers::{GetAll, Header, Headers, Iter};
 #[cfg(feature = "alloc")]
 pub use request::encode_request_to_vec;
 pub use request::{encode_request, encoded_request_len};
 #[cfg(feature = "alloc")]
+pub use response::append_head;
+#[cfg(feature = "alloc")]
 pub use response::error_response;
 pub use response::{
-    HeadWriter, NO_CONTENT, ResponseHead, encode_error_response, status_ok_text_content,
+    Framing, HeadWriter, NO_CONTENT, ResponseHead, encode_error_response, is_bodiless,
+    status_ok_text_content,
 };
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;
-
-/// The workspace README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

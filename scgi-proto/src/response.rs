@@ -19,21 +19,6 @@ impl Out<'_> {
         self.len = end;
     }
 
-    fn put_u16(&mut self, n: u16) {
-        let mut digits = [0u8; 5];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.put(&digits[i..]);
-    }
-
     fn finish(self) -> Result<usize, EncodeError> {
         if self.len > self.buf.len() {
             Err(EncodeError::BufferTooSmall { required: self.len })
@@ -41,6 +26,81 @@ impl Out<'_> {
             Ok(self.len)
         }
     }
+}
+
+/// Where a head's bytes go: a caller's slice ([`Out`], counting past its
+/// end) or, with `alloc`, a growing `Vec`. The lines are written by the
+/// same generic functions either way.
+trait Put {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Put for Out<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        Out::put(self, bytes);
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Put for alloc::vec::Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// `Status: <status> <reason>` CRLF; `status` and `reason` checked by
+/// [`check_status`].
+fn put_status_line(out: &mut impl Put, status: u16, reason: &str) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = status;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put(b"Status: ");
+    out.put(&digits[i..]);
+    out.put(b" ");
+    out.put(reason.as_bytes());
+    out.put(b"\r\n");
+}
+
+/// `name: value` CRLF; checked by [`check_header`].
+fn put_header(out: &mut impl Put, name: &str, value: &[u8]) {
+    out.put(name.as_bytes());
+    out.put(b": ");
+    out.put(value);
+    out.put(b"\r\n");
+}
+
+fn check_status(status: u16, reason: &str) -> Result<(), EncodeError> {
+    if !valid_status(status) {
+        return Err(EncodeError::InvalidStatus { code: status });
+    }
+    if !valid_reason(reason.as_bytes()) {
+        return Err(EncodeError::InvalidReason);
+    }
+    Ok(())
+}
+
+/// The checks of [`HeadWriter::header`] on the header at `index`.
+fn check_header(index: usize, name: &str, value: &[u8]) -> Result<(), EncodeError> {
+    if !valid_response_name(name.as_bytes()) {
+        return Err(EncodeError::InvalidName { index });
+    }
+    if name.eq_ignore_ascii_case("status") {
+        return Err(EncodeError::ReservedName { index });
+    }
+    if !valid_response_value(value) {
+        return Err(EncodeError::InvalidValue { index });
+    }
+    Ok(())
 }
 
 /// An HTTP token character (RFC 9110 `tchar`): what a header name may hold.
@@ -85,8 +145,75 @@ fn valid_reason(reason: &[u8]) -> bool {
     reason.iter().all(|&b| field_byte(b))
 }
 
+/// Only `101` of the 1xx: nginx and Apache take the CGI head as the final
+/// response (nginx reads the `Status:` value's three digits as the status,
+/// Apache's script header parser sets it as `r->status`), so a `100` or
+/// `103` would reach the client as a final answer with the real one as its
+/// body. `100 Continue` is the front end's business anyway: it has read
+/// (nginx, lighttpd) or is streaming the body before the backend answers.
+/// `101` is the one interim status with a meaning here: nginx tunnels the
+/// connection after it.
 const fn valid_status(code: u16) -> bool {
     code == 101 || (code >= 200 && code <= 599)
+}
+
+/// Whether a response with `status` has no body: the 1xx, `204 No
+/// Content` and `304 Not Modified` (RFC 9110 6.4.1).
+///
+/// ```
+/// assert!(scgi_proto::is_bodiless(204));
+/// assert!(!scgi_proto::is_bodiless(200));
+/// ```
+#[must_use]
+pub const fn is_bodiless(status: u16) -> bool {
+    matches!(status, 100..=199 | 204 | 304)
+}
+
+/// How a complete response whose body is in hand is framed: the
+/// `Content-Length` to send and whether to send the body. This is the
+/// decision behind the runtime crates' `respond`.
+///
+/// - A bodiless status ([`is_bodiless`]: 1xx, 204, 304) gets neither a
+///   `Content-Length` nor the body (RFC 9110 forbids both; a body given
+///   anyway is dropped, as hyper and `http::frame_response` drop it).
+/// - The answer to a `HEAD` request gets the `Content-Length` of the body
+///   a `GET` would get, and no body (RFC 9110 9.3.2): the handler builds
+///   the same response for both, and `HEAD` is right by default.
+/// - Anything else gets `Content-Length: <body length>` and the body, so
+///   the web server (nginx uses it to frame the response it forwards)
+///   knows where the body ends without waiting for the close.
+///
+/// ```
+/// use scgi_proto::Framing;
+/// assert_eq!(Framing::new(200, false, 5), Framing { content_length: Some(5), send_body: true });
+/// assert_eq!(Framing::new(200, true, 5), Framing { content_length: Some(5), send_body: false });
+/// assert_eq!(Framing::new(204, false, 5), Framing { content_length: None, send_body: false });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Framing {
+    /// The `Content-Length` header to send, if any.
+    pub content_length: Option<u64>,
+    /// Whether to send the body's bytes.
+    pub send_body: bool,
+}
+
+impl Framing {
+    /// The framing of a `status` response with a body of `body_len`
+    /// bytes, to a `HEAD` request if `is_head`.
+    #[must_use]
+    pub const fn new(status: u16, is_head: bool, body_len: u64) -> Framing {
+        if is_bodiless(status) {
+            Framing {
+                content_length: None,
+                send_body: false,
+            }
+        } else {
+            Framing {
+                content_length: Some(body_len),
+                send_body: !is_head,
+            }
+        }
+    }
 }
 
 /// Writes a response head incrementally into the caller's buffer: the
@@ -101,6 +228,36 @@ const fn valid_status(code: u16) -> bool {
 /// When the buffer is too small, writing goes on counting and
 /// [`finish`](HeadWriter::finish) fails with
 /// [`EncodeError::BufferTooSmall`] carrying the size needed.
+///
+/// # Choices, checked against the web servers
+///
+/// - **Always a `Status:` line.** Apache refuses an `HTTP/1.x` status
+///   line from a CGI backend (500), and a head without `Status` means 200
+///   to all three except with `Location`, below.
+/// - **No 1xx but 101** ([`EncodeError::InvalidStatus`]): nginx and
+///   Apache take the CGI head as the final response, so a `100 Continue`
+///   or `103 Early Hints` would end up as the client's final status with
+///   the real response as its body; `100 Continue` is the front end's job
+///   (it reads or streams the body before the backend answers). A handler
+///   that asks for one gets an `InvalidInput` error, a bug to fix.
+/// - **Reason phrases** are the registered ones ([`reason_phrase`](crate::reason_phrase),
+///   `418 I'm a teapot` included), else `Success`, `Redirection`,
+///   `Client Error` or `Server Error` by class; nginx and Apache forward
+///   the phrase to the client, so give an unregistered code its own with
+///   [`with_reason`](HeadWriter::with_reason).
+/// - **No CGI "local redirect"** (RFC 3875 6.2.2: a head that is only
+///   `Location: /path`, which the server serves in place of the
+///   response): the writer always sends `Status`, because the front ends
+///   disagree on a `Location` without one. nginx and lighttpd answer the
+///   client `302` with it; only Apache (`ProxySCGIInternalRedirect`, on by
+///   default) redirects internally, and it does so on a `Status: 200`
+///   with a `Location` starting with `/` too, which this writer sends. So,
+///   instead: for a client redirect send `302`/`303`/`307` with
+///   `Location` (portable); for an internal one send `200` with
+///   `X-Accel-Redirect: /path`, which nginx honours from any upstream
+///   (SCGI included) and Apache 2.4.13+ too with
+///   `ProxySCGIInternalRedirect X-Accel-Redirect` (its default header is
+///   `Location`, also on a `200`), or let the front end route it.
 ///
 /// ```
 /// use scgi_proto::HeadWriter;
@@ -125,18 +282,9 @@ impl<'b> HeadWriter<'b> {
 
     /// Starts a head with `status` and a custom reason phrase.
     pub fn with_reason(buf: &'b mut [u8], status: u16, reason: &str) -> Result<Self, EncodeError> {
-        if !valid_status(status) {
-            return Err(EncodeError::InvalidStatus { code: status });
-        }
-        if !valid_reason(reason.as_bytes()) {
-            return Err(EncodeError::InvalidReason);
-        }
+        check_status(status, reason)?;
         let mut out = Out { buf, len: 0 };
-        out.put(b"Status: ");
-        out.put_u16(status);
-        out.put(b" ");
-        out.put(reason.as_bytes());
-        out.put(b"\r\n");
+        put_status_line(&mut out, status, reason);
         Ok(HeadWriter { out, index: 0 })
     }
 
@@ -146,21 +294,9 @@ impl<'b> HeadWriter<'b> {
         name: &str,
         value: impl AsRef<[u8]>,
     ) -> Result<&mut Self, EncodeError> {
-        let index = self.index;
         let value = value.as_ref();
-        if !valid_response_name(name.as_bytes()) {
-            return Err(EncodeError::InvalidName { index });
-        }
-        if name.eq_ignore_ascii_case("status") {
-            return Err(EncodeError::ReservedName { index });
-        }
-        if !valid_response_value(value) {
-            return Err(EncodeError::InvalidValue { index });
-        }
-        self.out.put(name.as_bytes());
-        self.out.put(b": ");
-        self.out.put(value);
-        self.out.put(b"\r\n");
+        check_header(self.index, name, value)?;
+        put_header(&mut self.out, name, value);
         self.index += 1;
         Ok(self)
     }
@@ -325,6 +461,61 @@ pub fn write_response_head<W: std::io::Write + ?Sized>(
     headers: &[(&str, &str)],
 ) -> std::io::Result<()> {
     ResponseHead::new(status).headers(headers).write_to(w)
+}
+
+/// Appends a response head to `out`: `Status: <status> <reason>`, the
+/// `headers` in order (any iterator of name and value pairs, owned or
+/// borrowed), `Content-Length: <content_length>` if given, and the blank
+/// line. The checks are [`HeadWriter`]'s; besides, `Content-Length` and
+/// `Transfer-Encoding` among `headers` are [`EncodeError::ReservedName`]:
+/// the framing is the caller's `content_length` (see [`Framing`]). On an
+/// error nothing is appended.
+///
+/// ```
+/// let mut out = Vec::new();
+/// let id = String::from("7");
+/// scgi_proto::append_head(&mut out, 201, [("Location", format!("/items/{id}"))], Some(2))?;
+/// assert_eq!(out, b"Status: 201 Created\r\nLocation: /items/7\r\nContent-Length: 2\r\n\r\n");
+/// # Ok::<(), scgi_proto::EncodeError>(())
+/// ```
+#[cfg(feature = "alloc")]
+pub fn append_head<I, K, V>(
+    out: &mut alloc::vec::Vec<u8>,
+    status: u16,
+    headers: I,
+    content_length: Option<u64>,
+) -> Result<(), EncodeError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let start = out.len();
+    let result = (|| {
+        let reason = default_reason(status);
+        check_status(status, reason)?;
+        put_status_line(out, status, reason);
+        for (index, (name, value)) in headers.into_iter().enumerate() {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            check_header(index, name, value)?;
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                return Err(EncodeError::ReservedName { index });
+            }
+            put_header(out, name, value);
+        }
+        if let Some(len) = content_length {
+            let (digits, first) = crate::request::digits_u64(len);
+            put_header(out, "Content-Length", &digits[first..]);
+        }
+        out.put(b"\r\n");
+        Ok(())
+    })();
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
 }
 
 /// Counts the bytes a `Display` value formats to, without allocating.

@@ -139,6 +139,12 @@ pub const HEAD_READ_MAX: usize = 16 * 1024;
 /// | [`workers`](Config::workers) | 0: 4 × available parallelism (at least 4) |
 /// | [`proto`](Config::proto) | [`crate::Config::DEFAULT`] (64 KiB head, no body limit, strict) |
 ///
+/// The decoder's limits have setters of their own here
+/// ([`with_max_body`](Config::with_max_body),
+/// [`with_max_head`](Config::with_max_head),
+/// [`with_max_headers`](Config::with_max_headers)), so that
+/// `Config::DEFAULT.with_max_body(Some(1 << 20))` is the whole of it.
+///
 /// Extreme values mean something and never panic: a zero timeout is read
 /// as [`MIN_TIMEOUT`] (1 ms); a timeout too large for the clock
 /// ([`Duration::MAX`]) never expires; a zero `max_connections` is read as 1.
@@ -270,6 +276,64 @@ setters! {
 mod stats;
 
 pub use stats::{ACCESS_LOG_TARGET, AccessLine, Counters, Stats};
+
+/// The decoder's settings in one step each: `Config::DEFAULT.with_max_body(Some(1 << 20))`
+/// rather than three nested builders.
+impl Config {
+    /// Returns this configuration with the decoder's body limit
+    /// ([`Limits::max_body`](crate::Limits::max_body)) set: a request whose
+    /// `CONTENT_LENGTH` is larger is answered `413 Content Too Large` before
+    /// any handler sees it. `None` (the default) for no limit: the server
+    /// streams bodies and buffers none, and a handler that reads a body
+    /// into memory bounds it itself (the runtime crates' `read_body(limit)`).
+    ///
+    /// ```
+    /// use scgi_proto::server::Config;
+    /// let config = Config::DEFAULT.with_max_body(Some(1 << 20)).with_max_head(16 * 1024);
+    /// assert_eq!(config.proto.limits.max_body, Some(1 << 20));
+    /// assert_eq!(config.proto.limits.max_head, 16 * 1024);
+    /// ```
+    #[must_use]
+    pub const fn with_max_body(mut self, bytes: Option<u64>) -> Self {
+        self.proto.limits.max_body = bytes;
+        self
+    }
+
+    /// Returns this configuration with the decoder's header block limit
+    /// ([`Limits::max_head`](crate::Limits::max_head), default 64 KiB;
+    /// larger heads are answered `431`) set.
+    #[must_use]
+    pub const fn with_max_head(mut self, bytes: usize) -> Self {
+        self.proto.limits.max_head = bytes;
+        self
+    }
+
+    /// Returns this configuration with the decoder's header count limit
+    /// ([`Limits::max_headers`](crate::Limits::max_headers), default
+    /// 1 024; more are answered `431`) set.
+    #[must_use]
+    pub const fn with_max_headers(mut self, count: usize) -> Self {
+        self.proto.limits.max_headers = count;
+        self
+    }
+
+    /// Returns this configuration with all the decoder's
+    /// [`Limits`](crate::Limits) set.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: crate::Limits) -> Self {
+        self.proto.limits = limits;
+        self
+    }
+
+    /// Returns this configuration with the decoder's
+    /// [`Policy`](crate::Policy) (where `CONTENT_LENGTH` may be, whether
+    /// `SCGI=1` is required, duplicate names) set.
+    #[must_use]
+    pub const fn with_policy(mut self, policy: crate::Policy) -> Self {
+        self.proto.policy = policy;
+        self
+    }
+}
 
 /// What [`Connection::decode_head`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -420,7 +484,8 @@ pub enum Reply {
     /// any).
     Buffered,
     /// `Status: 204 No Content` ([`crate::NO_CONTENT`]): the handler wrote
-    /// nothing, and an empty CGI response is not valid.
+    /// nothing (and no body read failed, else that failure's answer is
+    /// sent), and an empty CGI response is not valid.
     NoContent,
     /// A complete error answer instead of anything buffered (which the
     /// driver discards): see [`Answer::encode`].
@@ -512,16 +577,22 @@ impl fmt::Display for Detail {
     }
 }
 
-/// Why reading the body failed, from [`Connection::body_eof`] or
-/// [`Connection::body_timed_out`]. The connection remembers it: a handler
-/// that then fails gets this answer instead of a 500.
+/// Why reading the body failed, from [`Connection::body_eof`],
+/// [`Connection::body_timed_out`] or [`Connection::limit_body`]. The
+/// connection remembers it: a handler that then fails, or returns without
+/// writing anything, gets this answer instead of a 500 or a 204.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BodyError {
     /// The peer closed its side inside the body (the decoder's error);
     /// answered 400.
     Incomplete(Error),
     /// No body byte came within the body timeout; answered 408.
     TimedOut,
+    /// The body is larger than the handler's limit
+    /// ([`Error::BodyTooLarge`], whose `content_length` is the body bytes
+    /// that were left); answered 413, as the decoder's own body limit is.
+    TooLarge(Error),
 }
 
 impl BodyError {
@@ -537,6 +608,10 @@ impl BodyError {
                 status: 408,
                 detail: Detail::Text("request body not received in time"),
             },
+            BodyError::TooLarge(e) => Answer {
+                status: e.status_hint(),
+                detail: Detail::Decoder(*e),
+            },
         }
     }
 }
@@ -546,11 +621,56 @@ impl fmt::Display for BodyError {
         match self {
             BodyError::Incomplete(e) => e.fmt(f),
             BodyError::TimedOut => f.write_str("no request body data within the body timeout"),
+            BodyError::TooLarge(e) => e.fmt(f),
         }
     }
 }
 
 impl core::error::Error for BodyError {}
+
+/// The I/O error a body read fails with, wrapping the [`BodyError`] (get
+/// it back with [`get_ref`](std::io::Error::get_ref) and `downcast_ref`):
+/// [`UnexpectedEof`](std::io::ErrorKind::UnexpectedEof) for
+/// [`Incomplete`](BodyError::Incomplete),
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) for
+/// [`TimedOut`](BodyError::TimedOut),
+/// [`InvalidData`](std::io::ErrorKind::InvalidData) for
+/// [`TooLarge`](BodyError::TooLarge).
+#[cfg(feature = "std")]
+impl From<BodyError> for std::io::Error {
+    fn from(e: BodyError) -> Self {
+        let kind = match e {
+            BodyError::Incomplete(_) => std::io::ErrorKind::UnexpectedEof,
+            BodyError::TimedOut => std::io::ErrorKind::TimedOut,
+            BodyError::TooLarge(_) => std::io::ErrorKind::InvalidData,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// The first room a body read into memory makes: a form or a small JSON
+/// document fits, and a peer that claims a large body and sends little
+/// costs no more than this.
+pub const BODY_READ_FIRST: usize = 16 * 1024;
+
+/// How much room to add to a full in-memory body of `len` bytes with
+/// `left` bytes still to come: as much again (at least
+/// [`BODY_READ_FIRST`]), never past the body's end. So memory grows with
+/// what arrives, not with what `CONTENT_LENGTH` claims, and ends at most
+/// at the body's size (`Vec::reserve_exact` with this never overshoots).
+///
+/// ```
+/// use scgi_proto::server::body_room;
+/// assert_eq!(body_room(0, 100), 100);
+/// assert_eq!(body_room(0, 1 << 30), 16 * 1024);
+/// assert_eq!(body_room(64 * 1024, 1 << 30), 64 * 1024);
+/// assert_eq!(body_room(64 * 1024, 10), 10);
+/// ```
+#[must_use]
+pub fn body_room(len: usize, left: u64) -> usize {
+    let want = len.max(BODY_READ_FIRST);
+    usize::try_from(left).map_or(want, |left| want.min(left))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -734,6 +854,45 @@ impl<I: Timestamp> Connection<I> {
         BodyError::TimedOut
     }
 
+    /// The handler is about to read the rest of the body into memory, at
+    /// most `limit` bytes: `Ok` if what is left fits, else the read fails
+    /// with [`BodyError::TooLarge`] before reading a byte, and the request
+    /// is answered `413` (unless the handler writes another answer first),
+    /// then drained. The runtime crates' `read_body(limit)` asks this, so
+    /// the decision and its answer are the same on every runtime.
+    ///
+    /// `limit` counts the body bytes still to read, so that memory stays
+    /// within `limit`; `0` accepts only an empty (or fully read) body, and
+    /// `u64::MAX` accepts any, which leaves memory to the peer's
+    /// `CONTENT_LENGTH`.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use scgi_proto::server::{Config, Connection, HeadStep, Outcome, Reply};
+    ///
+    /// let wire = b"24:CONTENT_LENGTH\x009\x00SCGI\x001\x00,too large";
+    /// let mut conn = Connection::new(&Config::DEFAULT, Duration::ZERO);
+    /// let HeadStep::Ready(_) = conn.decode_head(wire) else { panic!() };
+    /// assert!(conn.limit_body(9).is_ok());
+    /// let e = conn.limit_body(8).unwrap_err();
+    /// // The handler returns the error, or nothing at all: 413.
+    /// let Reply::Answer(answer) = conn.end(Outcome::Done, false).reply else { panic!() };
+    /// assert_eq!(answer.status, 413);
+    /// assert_eq!(answer, e.answer());
+    /// ```
+    pub fn limit_body(&mut self, limit: u64) -> Result<(), BodyError> {
+        let remaining = self.body_remaining();
+        if remaining <= limit {
+            return Ok(());
+        }
+        let error = BodyError::TooLarge(Error::BodyTooLarge {
+            limit,
+            content_length: remaining,
+        });
+        self.body_error = Some(error);
+        Err(error)
+    }
+
     /// The longest a write that starts waiting for the peer at `now` may
     /// wait (`None`: forever). Past it the write fails with a timeout.
     ///
@@ -861,7 +1020,11 @@ impl<I: Timestamp> Connection<I> {
                 };
             }
             Outcome::Done if self.written => Reply::Buffered,
-            Outcome::Done => Reply::NoContent,
+            // A body read failed and the handler said nothing: the
+            // failure's answer, not a "handled" 204.
+            Outcome::Done => self
+                .body_error
+                .map_or(Reply::NoContent, |e| Reply::Answer(e.answer())),
             Outcome::Failed => Reply::Answer(self.body_error.map_or(
                 Answer {
                     status: 500,
@@ -1324,6 +1487,99 @@ mod tests {
         let _ = c.body_timed_out();
         c.wrote();
         assert_eq!(c.end(Outcome::Done, true).reply, Reply::Buffered);
+    }
+
+    #[test]
+    fn flat_limit_setters_reach_the_decoder() {
+        let c = Config::DEFAULT
+            .with_max_body(Some(8))
+            .with_max_head(100)
+            .with_max_headers(3);
+        assert_eq!(
+            c.proto.limits,
+            crate::Limits::DEFAULT
+                .with_max_body(Some(8))
+                .with_max_head(100)
+                .with_max_headers(3)
+        );
+        assert_eq!(Config::DEFAULT.with_limits(c.proto.limits), c);
+        let strict = crate::Policy::DEFAULT.with_duplicates(crate::Duplicates::Reject);
+        assert_eq!(Config::DEFAULT.with_policy(strict).proto.policy, strict);
+        // The decoder applies the flat limit.
+        let mut conn = Connection::new(&c, S(0));
+        assert_eq!(
+            conn.decode_head(b"24:CONTENT_LENGTH\x009\x00SCGI\x001\x00,"),
+            HeadStep::End(HeadEnd::Refused(Error::BodyTooLarge {
+                limit: 8,
+                content_length: 9
+            }))
+        );
+    }
+
+    #[test]
+    fn a_body_over_the_handler_limit_is_413_then_drained() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.limit_body(5), Ok(()));
+        assert_eq!(c.body_error(), None);
+        let e = c.limit_body(4).expect_err("5 > 4");
+        assert_eq!(
+            e,
+            BodyError::TooLarge(Error::BodyTooLarge {
+                limit: 4,
+                content_length: 5
+            })
+        );
+        assert_eq!(e.answer().status, 413);
+        assert_eq!(c.body_error(), Some(e));
+        // Propagated or swallowed, the handler that wrote nothing gets the
+        // 413; the unread body is drained.
+        assert_eq!(
+            answer(c.clone().end(Outcome::Failed, true)),
+            (413, Then::Drain)
+        );
+        assert_eq!(answer(c.end(Outcome::Done, true)), (413, Then::Drain));
+    }
+
+    #[test]
+    fn the_handler_limit_counts_what_is_left() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.body(b"hel"), 3);
+        assert_eq!(c.limit_body(2), Ok(()));
+        assert!(c.limit_body(1).is_err());
+        // 0 takes an empty body only; u64::MAX any.
+        let mut c = conn();
+        ready(&mut c, get());
+        assert_eq!(c.limit_body(0), Ok(()));
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert!(c.limit_body(0).is_err());
+        assert_eq!(c.limit_body(u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn an_answer_written_after_a_refused_body_is_kept() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        let _ = c.limit_body(1);
+        c.wrote();
+        assert_eq!(c.end(Outcome::Done, true).reply, Reply::Buffered);
+        // Sent, then failed: too late for the 413.
+        let mut c = conn();
+        ready(&mut c, post5());
+        c.wrote();
+        c.sent(1);
+        let _ = c.limit_body(1);
+        assert_eq!(c.end(Outcome::Failed, true).then, Then::Reset);
+    }
+
+    #[test]
+    fn a_silent_handler_after_a_body_timeout_gets_408_not_204() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        let _ = c.body_timed_out();
+        assert_eq!(answer(c.end(Outcome::Done, true)), (408, Then::Drain));
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! Canonical HTTP reason phrases.
 
 /// The canonical reason phrase of an HTTP status code (RFC 9110 and the IANA
-/// registry), or `None` for an unregistered code.
+/// registry, plus `418 I'm a teapot` and `510 Not Extended`, which the
+/// `http` crate's `StatusCode::canonical_reason` also knows), or `None`
+/// for an unregistered code.
+///
+/// The phrase matters: nginx and Apache pass the backend's `Status:` line
+/// to the client as it is (nginx copies the header's value into its status
+/// line, Apache keeps it as `status_line`), so a wrong phrase reaches the
+/// browser; lighttpd sends its own.
 ///
 /// ```
 /// assert_eq!(scgi_proto::reason_phrase(404), Some("Not Found"));
+/// assert_eq!(scgi_proto::reason_phrase(418), Some("I'm a teapot"));
 /// assert_eq!(scgi_proto::reason_phrase(299), None);
 /// ```
 #[must_use]
@@ -50,6 +58,9 @@ pub const fn reason_phrase(code: u16) -> Option<&'static str> {
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
         417 => "Expectation Failed",
+        // RFC 9110 15.5.19 keeps 418 unused; the `http` crate, browsers and
+        // the web servers' own tables know it by RFC 2324's name.
+        418 => "I'm a teapot",
         421 => "Misdirected Request",
         422 => "Unprocessable Content",
         423 => "Locked",
@@ -69,13 +80,16 @@ pub const fn reason_phrase(code: u16) -> Option<&'static str> {
         506 => "Variant Also Negotiates",
         507 => "Insufficient Storage",
         508 => "Loop Detected",
+        510 => "Not Extended",
         511 => "Network Authentication Required",
         _ => return None,
     })
 }
 
 /// The reason phrase the writer sends for `code`: the canonical one, else a
-/// generic one for the code's class (RFC 3875 wants a reason after the code).
+/// generic one for the code's class (RFC 3875 wants a reason after the code,
+/// and an unregistered code has no better one; pass your own with
+/// [`HeadWriter::with_reason`](crate::HeadWriter::with_reason)).
 pub(crate) const fn default_reason(code: u16) -> &'static str {
     match reason_phrase(code) {
         Some(r) => r,

@@ -52,7 +52,9 @@ fn canonical_and_custom_reasons() {
         ResponseHead::new(200).reason("Fine").to_vec().unwrap(),
         b"Status: 200 Fine\r\n\r\n"
     );
-    assert_eq!(reason_phrase(418), None);
+    assert_eq!(reason_phrase(418), Some("I'm a teapot"));
+    assert_eq!(head(418, &[]).unwrap(), b"Status: 418 I'm a teapot\r\n\r\n");
+    assert_eq!(head(499, &[]).unwrap(), b"Status: 499 Client Error\r\n\r\n");
     assert_eq!(reason_phrase(503), Some("Service Unavailable"));
 }
 
@@ -431,4 +433,89 @@ fn error_response_into_small_buffer_and_bad_status() {
         scgi_proto::error_response(100, &"x"),
         Err(EncodeError::InvalidStatus { code: 100 })
     );
+}
+
+// ---- whole responses: append_head and Framing ----
+
+#[test]
+fn append_head_takes_owned_pairs_and_frames() {
+    let mut out = b"kept".to_vec();
+    let owned = vec![
+        ("Content-Type".to_string(), "text/plain".to_string()),
+        ("X-Id".to_string(), 7.to_string()),
+    ];
+    scgi_proto::append_head(&mut out, 200, owned, Some(12)).unwrap();
+    assert_eq!(
+        out,
+        b"keptStatus: 200 OK\r\nContent-Type: text/plain\r\nX-Id: 7\r\nContent-Length: 12\r\n\r\n"
+    );
+    let wire = &out[4..];
+    let p = complete(wire);
+    assert_eq!(p.view(wire).content_length(), Some(12));
+}
+
+#[test]
+fn append_head_refuses_as_the_writer_does_and_appends_nothing() {
+    let cases: &[(&[(&str, &str)], EncodeError)] = &[
+        (&[("X", "a\r\nb")], EncodeError::InvalidValue { index: 0 }),
+        (&[("Bad Name", "v")], EncodeError::InvalidName { index: 0 }),
+        (
+            &[("A", "1"), ("Status", "500")],
+            EncodeError::ReservedName { index: 1 },
+        ),
+        (
+            &[("content-length", "3")],
+            EncodeError::ReservedName { index: 0 },
+        ),
+        (
+            &[("Transfer-Encoding", "chunked")],
+            EncodeError::ReservedName { index: 0 },
+        ),
+    ];
+    for (headers, error) in cases {
+        let mut out = b"kept".to_vec();
+        assert_eq!(
+            scgi_proto::append_head(&mut out, 200, headers.iter().copied(), None),
+            Err(*error)
+        );
+        assert_eq!(out, b"kept");
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        scgi_proto::append_head(&mut out, 100, [("A", "b")], None),
+        Err(EncodeError::InvalidStatus { code: 100 })
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn framing_drops_bodies_for_head_and_bodiless_statuses() {
+    use scgi_proto::Framing;
+    for status in [101, 204, 304] {
+        for head in [false, true] {
+            assert_eq!(
+                Framing::new(status, head, 9),
+                Framing {
+                    content_length: None,
+                    send_body: false
+                }
+            );
+        }
+    }
+    for status in [200, 201, 302, 404, 500] {
+        assert_eq!(
+            Framing::new(status, false, 9),
+            Framing {
+                content_length: Some(9),
+                send_body: true
+            }
+        );
+        assert_eq!(
+            Framing::new(status, true, 9),
+            Framing {
+                content_length: Some(9),
+                send_body: false
+            }
+        );
+    }
 }

@@ -31,11 +31,13 @@
 //! | `/error` | returns an error before writing anything |
 //! | `/nothing` | returns successfully without writing |
 //! | `/upgrade` | reads the body, writes a `101` head with `Upgrade: echo`, upgrades, and echoes raw bytes (those sent after the request first) until end of input |
+//! | `/form` | `read_body(`[`FORM_LIMIT`]`)?` (so a larger body is the server's `413`), then `respond(200, [("Content-Type", "text/plain; charset=utf-8")], `[`form_reply`]`(..))`: the decoded query and form pairs, one a line (no body for `HEAD`); with the query parameter `again`, a second `respond` whose error (it must refuse) the handler returns |
 //! | anything else | [`Route::Inspect`]: a 200 head (`application/octet-stream`), the raw header block it carries, then the body echoed as for `/echo` |
 //!
 //! The server must behave as SCGI.md says: a failing or panicking handler
 //! that wrote nothing gets a 500 (a 400 when its body read failed because
-//! the peer closed early, a 408 when it stalled), a handler that wrote nothing gets a valid
+//! the peer closed early, a 408 when it stalled, a 413 when `read_body`
+//! refused it), a handler that wrote nothing gets a valid
 //! response, bad heads get the decoder's status hint, and so on; the
 //! [`scenarios`](mod@scenarios) say exactly what each one checks.
 
@@ -379,6 +381,10 @@ macro_rules! __every_scenario {
                 access_log_line_per_request,
                 huge_timeouts_never_panic,
                 early_answer_drains_a_large_body,
+                read_body_and_form,
+                read_body_over_the_limit_413,
+                respond_to_head,
+                respond_twice_is_refused,
                 half_close_after_request,
                 upgrade_tunnel,
                 concurrent_clients,
@@ -419,6 +425,9 @@ pub enum Route {
     Nothing,
     /// `/upgrade`: read the body, write a 101 head, upgrade, echo raw bytes.
     Upgrade,
+    /// `/form`: `read_body(FORM_LIMIT)`, then `respond` with
+    /// [`form_reply`].
+    Form,
     /// Anything else: 200 head, this raw header block, then the body
     /// echoed.
     Inspect(Vec<u8>),
@@ -441,9 +450,32 @@ impl Route {
             Some(b"/error") => Route::Error,
             Some(b"/nothing") => Route::Nothing,
             Some(b"/upgrade") => Route::Upgrade,
+            Some(b"/form") => Route::Form,
             _ => Route::Inspect(headers.as_bytes().to_vec()),
         }
     }
+}
+
+/// The body limit of the `/form` route's `read_body`.
+pub const FORM_LIMIT: u64 = 1024;
+
+/// The `Content-Type` of the `/form` route's answer.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// The `/form` route's answer to a request with `headers` and `body`: a
+/// line `query <name>=<value>` per decoded query pair, then `form
+/// <name>=<value>` per decoded body pair. Owned, so that the handler can
+/// `respond` with it (the headers borrow the request).
+#[must_use]
+pub fn form_reply(headers: &Headers<'_>, body: &[u8]) -> String {
+    let mut text = String::new();
+    for (k, v) in headers.query_pairs() {
+        text.push_str(&format!("query {k}={v}\n"));
+    }
+    for (k, v) in scgi_proto::form_pairs(body) {
+        text.push_str(&format!("form {k}={v}\n"));
+    }
+    text
 }
 
 /// A blocking implementation of the standard app's echo loop, for runtimes

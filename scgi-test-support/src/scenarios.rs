@@ -545,6 +545,134 @@ pub fn early_answer_drains_a_large_body(h: &Harness<'_>) {
     assert_serves(&server.target);
 }
 
+/// `read_body` within its limit and `respond`: the `/form` route decodes
+/// the query (`+`, `%C3%A9`, a bare name) and the form body, and answers
+/// with a `Content-Length` that frames its body exactly; a body exactly at
+/// the limit is read whole, and a request without a body reads an empty
+/// one.
+pub fn read_body_and_form(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let raw = exchange(
+        &server.target,
+        &scgi_proto::encode_request_to_vec(
+            &[
+                ("REQUEST_METHOD", "POST"),
+                ("REQUEST_URI", "/form?q=caf%C3%A9+au+lait&flag"),
+                ("QUERY_STRING", "q=caf%C3%A9+au+lait&flag"),
+                ("CONTENT_TYPE", "application/x-www-form-urlencoded"),
+            ],
+            b"name=Ada+Lovelace&lang=en%2Dgb",
+        )
+        .expect("valid"),
+    )
+    .expect("exchange");
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 200, "{}", show(&raw));
+    assert_eq!(
+        reply.header("Content-Type"),
+        Some(crate::TEXT_PLAIN.as_bytes())
+    );
+    let text = "query q=café au lait\nquery flag=\nform name=Ada Lovelace\nform lang=en-gb\n";
+    assert_eq!(String::from_utf8_lossy(&reply.body), text);
+    assert_eq!(
+        reply.header("Content-Length"),
+        Some(text.len().to_string().as_bytes())
+    );
+
+    let limit = usize::try_from(crate::FORM_LIMIT).expect("small");
+    let at_limit = format!("k={}", "v".repeat(limit - 2));
+    let raw = exchange(
+        &server.target,
+        &request("POST", "/form", at_limit.as_bytes()),
+    )
+    .expect("exchange");
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 200, "{}", show(&raw));
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        format!("form {at_limit}\n")
+    );
+
+    // The same body in pieces, so that it is read in several reads.
+    let wire = request("POST", "/form", at_limit.as_bytes());
+    let mut c = server.target.connect().expect("connect");
+    let split = wire.len() - limit + 10;
+    c.write_all(&wire[..split]).expect("head and a piece");
+    thread::sleep(Duration::from_millis(100));
+    c.write_all(&wire[split..]).expect("the rest");
+    let reply = Reply::parse(&c.read_all().expect("read"));
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        format!("form {at_limit}\n")
+    );
+
+    let raw = exchange(&server.target, &request("GET", "/form", b"")).expect("exchange");
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Content-Length"), Some(&b"0"[..]));
+    assert!(reply.body.is_empty());
+}
+
+/// `read_body(limit)` with a larger body: the server answers `413` itself
+/// (the handler only propagates the error), before reading the body, and
+/// drains the body so the answer arrives whole while the client still
+/// sends; a 1 MiB body and a body one byte over the limit alike. The
+/// server goes on serving.
+pub fn read_body_over_the_limit_413(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let limit = usize::try_from(crate::FORM_LIMIT).expect("small");
+    for size in [limit + 1, 1024 * 1024] {
+        let raw = exchange(&server.target, &request("POST", "/form", &vec![b'a'; size]))
+            .expect("exchange");
+        let reply = Reply::parse(&raw);
+        reply.assert_error(413);
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(
+            text.contains(&format!(
+                "body of {size} bytes exceeds the limit of {limit} bytes"
+            )),
+            "{text}"
+        );
+    }
+    assert_serves(&server.target);
+}
+
+/// `respond` to `HEAD`: the same head as the `GET` (status, headers,
+/// `Content-Length` of the body a `GET` gets) and no body.
+pub fn respond_to_head(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let uri = "/form?a=1&b=2";
+    let headers = |method| {
+        scgi_proto::encode_request_to_vec(
+            &[
+                ("REQUEST_METHOD", method),
+                ("REQUEST_URI", uri),
+                ("QUERY_STRING", "a=1&b=2"),
+            ],
+            b"",
+        )
+        .expect("valid")
+    };
+    let get = Reply::parse(&exchange(&server.target, &headers("GET")).expect("exchange"));
+    let head = Reply::parse(&exchange(&server.target, &headers("HEAD")).expect("exchange"));
+    assert_eq!(get.status, 200);
+    assert_eq!(get.body, b"query a=1\nquery b=2\n");
+    assert_eq!(get.header("Content-Length"), Some(&b"20"[..]));
+    assert_eq!(head.status, get.status);
+    assert_eq!(head.headers, get.headers);
+    assert!(head.body.is_empty(), "a body for HEAD: {:?}", head.body);
+}
+
+/// A second `respond` is refused (it would append a second response to
+/// the first): the handler returns its error while the first response is
+/// still buffered, so the request is answered `500` alone.
+pub fn respond_twice_is_refused(h: &Harness<'_>) {
+    let server = h.start(test_config());
+    let raw = exchange(&server.target, &request("GET", "/form?again", b"")).expect("exchange");
+    Reply::parse(&raw).assert_error(500);
+    assert_serves(&server.target);
+}
+
 /// Every timeout set to `Duration::MAX` (a natural way to say "never")
 /// means never and panics nowhere (issue 14: `Instant::now() + timeout`
 /// overflowed): requests are served, bodies read, and stopping returns.

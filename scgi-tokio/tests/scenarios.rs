@@ -56,6 +56,16 @@ async fn app(mut req: Request) -> io::Result<()> {
         Route::Panic => panic!("the /panic route panics"),
         Route::Error => Err(io::Error::other("the /error route fails")),
         Route::Nothing => Ok(()),
+        Route::Form => {
+            let body = req.read_body(scgi_test_support::FORM_LIMIT).await?;
+            let text = scgi_test_support::form_reply(&req.headers(), &body);
+            let content_type = [("Content-Type", scgi_test_support::TEXT_PLAIN)];
+            req.respond(200, content_type, text).await?;
+            if req.headers().query_param("again").is_some() {
+                req.respond(200, content_type, "again").await?;
+            }
+            Ok(())
+        }
         Route::Upgrade => {
             tokio::io::copy(&mut req, &mut tokio::io::sink()).await?;
             req.write_head(101, scgi_test_support::UPGRADE_HEADERS)

@@ -43,7 +43,11 @@ fn main() -> io::Result<()> {
                 req.write_all(b"hello").await
             };
             if runtime == "smol" {
-                smol::block_on(server.with_spawner(scgi_async_std::Smol).run_until(handler, stop))
+                smol::block_on(
+                    server
+                        .with_spawner(scgi_async_std::Smol)
+                        .run_until(handler, stop),
+                )
             } else {
                 async_std::task::block_on(server.run_until(handler, stop))
             }

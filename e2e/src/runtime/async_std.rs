@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use scgi_async_std::{Addr, Request, Server, Spawn, UnixOptions};
 
 use crate::app::{App, HOLD_POLL, Head, Hold};
@@ -50,10 +50,11 @@ fn start_with(spec: &BackendSpec, spawner: impl Spawn) -> io::Result<Backend> {
 }
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
-    let mut body = Vec::new();
-    if app.reads_body(&req.headers()) {
-        req.read_to_end(&mut body).await?;
-    }
+    let body = if app.reads_body(&req.headers()) {
+        req.read_body(crate::app::MAX_BODY).await?
+    } else {
+        Default::default()
+    };
     let response = app.respond(&req.headers(), &body);
     if !response.delay.is_zero() {
         async_io::Timer::after(response.delay).await;

@@ -1,6 +1,6 @@
 //! `scgi-blocking` (std threads) serving the e2e app.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::thread;
 
@@ -34,10 +34,11 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
 }
 
 fn serve(app: &App, req: &mut Request) -> io::Result<()> {
-    let mut body = Vec::new();
-    if app.reads_body(&req.headers()) {
-        req.read_to_end(&mut body)?;
-    }
+    let body = if app.reads_body(&req.headers()) {
+        req.read_body(crate::app::MAX_BODY)?
+    } else {
+        Default::default()
+    };
     let response = app.respond(&req.headers(), &body);
     thread::sleep(response.delay);
     match &response.head {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scgi_tokio::{Addr, Request, Server, UnixOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::app::{App, HOLD_POLL, Head, Hold};
 use crate::backend::{Backend, BackendAddr, BackendSpec, Transport};
@@ -43,10 +43,11 @@ pub fn start(spec: &BackendSpec) -> io::Result<Backend> {
 }
 
 async fn serve(app: Arc<App>, mut req: Request) -> io::Result<()> {
-    let mut body = Vec::new();
-    if app.reads_body(&req.headers()) {
-        req.read_to_end(&mut body).await?;
-    }
+    let body = if app.reads_body(&req.headers()) {
+        req.read_body(crate::app::MAX_BODY).await?
+    } else {
+        Default::default()
+    };
     let response = app.respond(&req.headers(), &body);
     tokio::time::sleep(response.delay).await;
     match &response.head {
