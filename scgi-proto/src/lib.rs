@@ -160,8 +160,12 @@
 //! | `std` | yes | [`ResponseHead::write_to`], [`write_status_ok_text_content`], [`write_response_head`] (one `write_all` into any `io::Write`); implies `alloc` |
 //! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`encode_request_to_vec`], [`error_response`] |
 //! | `http` | no | the `http` module: an `http::Request` head from the SCGI headers, an `http::Response` head as a `Status:` head; implies `alloc` |
+//! | `log` | no | `server::HeadEnd::log`: the log line of a connection that ended before its head, through the `log` facade |
 //!
-//! Without features the crate needs neither `std` nor an allocator.
+//! Without features the crate needs neither `std` nor an allocator. The
+//! error types implement `core::error::Error` (which `std` re-exports as
+//! `std::error::Error`) in every configuration, `no_std` included; the `std`
+//! feature adds `From<EncodeError> for std::io::Error`.
 #![no_std]
 
 #[cfg(feature = "alloc")]

@@ -494,12 +494,14 @@ impl fmt::Display for Detail {
 /// Why reading the body failed, from [`Connection::body_eof`] or
 /// [`Connection::body_timed_out`]. The connection remembers it: a handler
 /// that then fails gets this answer instead of a 500.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// The peer closed its side inside the body (the decoder's error);
     /// answered 400.
+    #[error("{0}")]
     Incomplete(Error),
     /// No body byte came within the body timeout; answered 408.
+    #[error("no request body data within the body timeout")]
     TimedOut,
 }
 
@@ -519,17 +521,6 @@ impl BodyError {
         }
     }
 }
-
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodyError::Incomplete(e) => e.fmt(f),
-            BodyError::TimedOut => f.write_str("no request body data within the body timeout"),
-        }
-    }
-}
-
-impl core::error::Error for BodyError {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
