@@ -179,6 +179,8 @@
 //! | --- | --- | --- |
 //! | `async-std` | yes | `AsyncStd`, the spawner used when none is set; `TryFrom` async-std's listeners for [`Listener`] |
 //! | `smol` | no | `Smol` (spawns with `smol::spawn`), and [`Spawn`] for `Arc<smol::Executor>` |
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

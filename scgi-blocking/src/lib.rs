@@ -121,6 +121,8 @@
 //! # Ok(())
 //! # }
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

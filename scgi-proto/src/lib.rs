@@ -167,6 +167,8 @@
 //! `std::error::Error`) in every configuration, `no_std` included; the `std`
 //! feature adds `From<EncodeError> for std::io::Error`.
 #![no_std]
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
