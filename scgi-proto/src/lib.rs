@@ -207,7 +207,9 @@ pub use response::{
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;
 
-/// The workspace README's examples, compiled and run as doctests.
+/// The crate README's example, compiled and run as a doctest. (The
+/// workspace README's are e2e's: a path outside this crate would break its
+/// doctests once packaged.)
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
