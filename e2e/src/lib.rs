@@ -29,6 +29,13 @@
 #[cfg(doctest)]
 pub struct DeployingDoctests;
 
+/// The workspace README's Rust examples, compiled and run as doctests
+/// (here, in an unpublished crate, so no published package names a file
+/// outside itself).
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod app;
 pub mod backend;
 pub mod cases;

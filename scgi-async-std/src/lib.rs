@@ -91,6 +91,26 @@
 //! Any other executor is a closure away (see [`Spawn`]); the crate's tests
 //! run every shared scenario on async-std and again on a smol executor.
 //!
+//! ## Why `async-std` stays the default feature
+//!
+//! Decided for the first release, knowing RUSTSEC-2025-0052:
+//!
+//! - The crate is named for async-std, and with the default feature
+//!   `Server::bind(..)?.run(handler)` serves with no spawner to choose;
+//!   without it, `run` fails until [`Server::with_spawner`] names one.
+//! - A smol default would not be additive: the default spawner would be
+//!   smol's or async-std's depending on which features other crates in the
+//!   dependency graph turn on, and features here only add API.
+//! - The advisory says unmaintained, not vulnerable, and what async-std
+//!   does here is small: spawning tasks and converting its listeners.
+//!   Sockets and timers are `async-io`'s, which smol maintains.
+//! - Leaving it out is one line (`default-features = false`,
+//!   `features = ["smol"]`), and CI builds and tests exactly that, with
+//!   async-std not compiled.
+//!
+//! Dropping a default feature is a breaking change, so the choice is
+//! revisited at the next breaking release (0.2), not in a patch.
+//!
 //! # Behind a web server
 //!
 //! nginx passes requests to the server with:
@@ -181,6 +201,8 @@
 //! | `smol` | no | `Smol` (spawns with `smol::spawn`), and [`Spawn`] for `Arc<smol::Executor>` |
 //! | `tower` | no | `Server::serve` / `serve_until` for any `tower::Service` (an axum `Router`), through `scgi-tower`; `RemoteAddr` |
 //! | `axum` | no | `tower`, and axum's `ConnectInfo<SocketAddr>` (the HTTP client) in each request, for axum's `ConnectInfo` extractor |
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

@@ -65,6 +65,8 @@
 //! | `tokio` | `tokio::io::AsyncRead` / `AsyncWrite` for [`Request`] and [`Upgraded`] |
 //! | `futures-io` | `futures_io::AsyncRead` / `AsyncWrite` for [`Request`] and [`Upgraded`] |
 //! | `tower` | `Server::serve` and `Server::serve_until` for any `tower::Service` (an axum `Router`), through `scgi-tower`; `RequestBody` |
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod io;

@@ -121,18 +121,13 @@
 //! # Ok(())
 //! # }
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-
-/// The workspace README's examples, compiled (and run, but for the
-/// servers) as doctests: here, because its quick start serves with this
-/// crate and its sans-IO example needs only `scgi_proto`, a dependency.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct WorkspaceReadmeDoctests;
 
 #[cfg(feature = "http")]
 mod http;

@@ -30,6 +30,8 @@
 //! # drop((conn, peer));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::io;

@@ -1,63 +1,45 @@
 //! The response head parser (client side): reads what a backend answers.
 
-use core::fmt;
 use core::ops::Range;
 use core::str;
 
 use crate::response::{valid_response_name, valid_response_value};
 
 /// Why a response head could not be parsed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResponseError {
     /// No blank line within the size limit.
+    #[error("response head exceeds {limit} bytes")]
     HeadTooLarge {
         /// The configured limit in bytes.
         limit: usize,
     },
     /// The first line starts like an `HTTP/` status line but is not
     /// `HTTP/1.x NNN [reason]`.
+    #[error("invalid HTTP status line")]
     InvalidStatusLine,
     /// A header line is not `name: value` with a token name and a value free
     /// of CR and NUL (or is an obsolete folded continuation line).
+    #[error("invalid response header on line {line}")]
     InvalidHeader {
         /// Zero-based line number in the head.
         line: usize,
     },
     /// A `Status` header whose value is not `NNN [reason]`.
+    #[error("invalid Status header on line {line}")]
     InvalidStatus {
         /// Zero-based line number in the head.
         line: usize,
     },
     /// More than one status (two `Status` headers, or a status line and a
     /// `Status` header).
+    #[error("second status on line {line}")]
     DuplicateStatus {
         /// Zero-based line number of the second one.
         line: usize,
     },
 }
-
-impl fmt::Display for ResponseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ResponseError::HeadTooLarge { limit } => {
-                write!(f, "response head exceeds {limit} bytes")
-            }
-            ResponseError::InvalidStatusLine => f.write_str("invalid HTTP status line"),
-            ResponseError::InvalidHeader { line } => {
-                write!(f, "invalid response header on line {line}")
-            }
-            ResponseError::InvalidStatus { line } => {
-                write!(f, "invalid Status header on line {line}")
-            }
-            ResponseError::DuplicateStatus { line } => {
-                write!(f, "second status on line {line}")
-            }
-        }
-    }
-}
-
-impl core::error::Error for ResponseError {}
 
 /// A parsed response head's facts, without a borrow; view it with
 /// [`ParsedResponse::view`] on the same input.

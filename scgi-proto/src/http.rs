@@ -129,17 +129,21 @@ use crate::{EncodeError, Head, HeadWriter, Headers};
 
 /// Why a request head could not be mapped to an `http::Request`: the
 /// request is answered with [`status_hint`](HttpError::status_hint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
     /// No `REQUEST_METHOD`.
+    #[error("no REQUEST_METHOD header")]
     MissingMethod,
     /// A `REQUEST_METHOD` that is not an HTTP token.
+    #[error("REQUEST_METHOD is not an HTTP method")]
     InvalidMethod,
     /// No `REQUEST_URI`.
+    #[error("no REQUEST_URI header")]
     MissingUri,
     /// A `REQUEST_URI` that is not a valid request target, even with its
     /// stray bytes percent-encoded.
+    #[error("REQUEST_URI is not a valid request target")]
     InvalidUri,
 }
 
@@ -150,19 +154,6 @@ impl HttpError {
         400
     }
 }
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HttpError::MissingMethod => "no REQUEST_METHOD header",
-            HttpError::InvalidMethod => "REQUEST_METHOD is not an HTTP method",
-            HttpError::MissingUri => "no REQUEST_URI header",
-            HttpError::InvalidUri => "REQUEST_URI is not a valid request target",
-        })
-    }
-}
-
-impl core::error::Error for HttpError {}
 
 /// The HTTP client's address, from `REMOTE_ADDR` and `REMOTE_PORT` (port 0
 /// when `REMOTE_PORT` is missing or not a number, as lighttpd may omit it):

@@ -161,9 +161,15 @@
 //! | `alloc` | via `std` | [`ResponseHead::to_vec`], [`append_head`], [`encode_request_to_vec`], [`error_response`] |
 //! | `form` | no | `Headers::query_pairs`, `Headers::query_param`, `form_pairs`: query strings and form bodies percent-decoded (the `form_urlencoded` crate); implies `alloc` |
 //! | `http` | no | the `http` module: an `http::Request` head from the SCGI headers, an `http::Response` head as a `Status:` head; implies `alloc` |
+//! | `log` | no | `server::HeadEnd::log`: the log line of a connection that ended before its head, through the `log` facade |
 //!
-//! Without features the crate needs neither `std` nor an allocator.
+//! Without features the crate needs neither `std` nor an allocator. The
+//! error types implement `core::error::Error` (which `std` re-exports as
+//! `std::error::Error`) in every configuration, `no_std` included; the `std`
+//! feature adds `From<EncodeError> for std::io::Error`.
 #![no_std]
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -213,3 +219,10 @@ pub use response::{
 #[cfg(feature = "std")]
 pub use response::{write_response_head, write_status_ok_text_content};
 pub use status::reason_phrase;
+
+/// The crate README's example, compiled and run as a doctest. (The
+/// workspace README's are e2e's: a path outside this crate would break its
+/// doctests once packaged.)
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -581,17 +581,20 @@ impl fmt::Display for Detail {
 /// [`Connection::body_timed_out`] or [`Connection::limit_body`]. The
 /// connection remembers it: a handler that then fails, or returns without
 /// writing anything, gets this answer instead of a 500 or a 204.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyError {
     /// The peer closed its side inside the body (the decoder's error);
     /// answered 400.
+    #[error("{0}")]
     Incomplete(Error),
     /// No body byte came within the body timeout; answered 408.
+    #[error("no request body data within the body timeout")]
     TimedOut,
     /// The body is larger than the handler's limit
     /// ([`Error::BodyTooLarge`], whose `content_length` is the body bytes
     /// that were left); answered 413, as the decoder's own body limit is.
+    #[error("{0}")]
     TooLarge(Error),
 }
 
@@ -615,18 +618,6 @@ impl BodyError {
         }
     }
 }
-
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodyError::Incomplete(e) => e.fmt(f),
-            BodyError::TimedOut => f.write_str("no request body data within the body timeout"),
-            BodyError::TooLarge(e) => e.fmt(f),
-        }
-    }
-}
-
-impl core::error::Error for BodyError {}
 
 /// The I/O error a body read fails with, wrapping the [`BodyError`] (get
 /// it back with [`get_ref`](std::io::Error::get_ref) and `downcast_ref`):

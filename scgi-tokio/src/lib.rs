@@ -180,6 +180,8 @@
 //! The crate enables tokio's `net`, `rt`, `time`, `sync` and `io-util`.
 //! The application picks the runtime flavour (`rt-multi-thread` or
 //! current-thread); [`shutdown_signal`] needs no tokio feature.
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate README's examples, compiled as doctests.
 #[doc = include_str!("../README.md")]

@@ -49,6 +49,8 @@
 //!   the client piece by piece. Trailers are dropped (CGI has no place for
 //!   them). A body error after the head was sent resets the connection, so
 //!   the web server sees a failed response, not a short one.
+// docs.rs (`--cfg docsrs`, nightly) labels each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::error::Error as StdError;
 use std::fmt;
