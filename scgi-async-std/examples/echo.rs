@@ -14,8 +14,9 @@ mod common;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 fn main() -> std::io::Result<()> {
-    let server = common::bind_from_args()?;
+    // Before binding: a SIGTERM from then on stops the server gracefully.
     let stop = scgi_async_std::shutdown_signal()?;
+    let server = common::bind_from_args()?;
     async_std::task::block_on(server.run_until(
         |mut req| async move {
             let length = req.content_length().to_string();

@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_lite::AsyncWriteExt;
 
 fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_async_std::shutdown_signal()?;
     let server = common::bind_from_args()?;
     let counter = Arc::new(AtomicU64::new(0));
-    let stop = scgi_async_std::shutdown_signal()?;
     async_std::task::block_on(server.run_until(
         move |mut req| {
             let n = counter.fetch_add(1, Ordering::Relaxed) + 1;

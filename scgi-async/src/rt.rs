@@ -123,6 +123,21 @@ pub trait Accept: Sized + Send + Sync + 'static {
     /// Accepts a connection, or registers the task to be woken when one
     /// is ready.
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>>;
+
+    /// Accepts a connection the kernel has completed, without waiting:
+    /// `None` when there is none. Used at shutdown, for the connections
+    /// left in the listen backlog, so it must ask the socket itself, not a
+    /// readiness the reactor may not have caught up with (tokio's
+    /// `poll_accept` answers `Pending` until its reactor has seen the
+    /// connection arrive). The default polls
+    /// [`poll_accept`](Accept::poll_accept) once, right for a listener
+    /// that tries the socket first.
+    fn try_accept(&self) -> Option<io::Result<(Self::Stream, Addr)>> {
+        match self.poll_accept(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(accepted) => Some(accepted),
+            Poll::Pending => None,
+        }
+    }
 }
 
 /// Where a request dropped by its handler leaves its connection for the

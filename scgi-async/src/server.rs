@@ -127,15 +127,15 @@ async fn accept_one<R: Runtime>(
 }
 
 /// Connections the kernel completed before shutdown, while slots are free
-/// (accepted without waiting).
-async fn backlog<R: Runtime>(
+/// (accepted without waiting, through [`Accept::try_accept`]).
+fn backlog<R: Runtime>(
     shared: &Arc<Shared>,
-    listener: &impl Listen<R>,
+    try_accept: impl Fn() -> Option<io::Result<(R::Stream, Addr)>>,
     mut each: impl FnMut(Accepted<R>),
 ) {
     while let Some(mut slot) = shared.try_acquire() {
-        match poll_fn(|cx| Poll::Ready(listener(cx))).await {
-            Poll::Ready(Ok((stream, peer))) => {
+        match try_accept() {
+            Some(Ok((stream, peer))) => {
                 slot.opened();
                 each((slot, stream, peer));
             }
@@ -346,8 +346,7 @@ impl<R: Runtime> Server<R> {
                 let shared_listener = Arc::new(Mutex::new(bound.registered.take()));
                 self.shared.set_accepting(true);
                 log::info!("listening on {}", self.local);
-                #[cfg(unix)]
-                scgi_net::systemd::notify_ready(module_path!());
+                self.shared.serving();
                 self.runtime.spawn(acceptor(
                     Arc::clone(&self.shared),
                     Arc::clone(&shared_listener),
@@ -438,8 +437,7 @@ impl<R: Runtime> Server<R> {
             };
             shared.set_accepting(true);
             log::info!("listening on {}", self.local);
-            #[cfg(unix)]
-            scgi_net::systemd::notify_ready(module_path!());
+            shared.serving();
             let handler = Arc::new(handler);
             let spawn = |(slot, stream, peer): Accepted<R>| {
                 self.runtime.spawn(serve(
@@ -463,12 +461,7 @@ impl<R: Runtime> Server<R> {
             }
             // Connections the kernel completed before shutdown are taken
             // and served rather than reset when the listener closes.
-            backlog::<R>(
-                &shared,
-                &|cx: &mut Context<'_>| listener.poll_accept(cx),
-                spawn,
-            )
-            .await;
+            backlog::<R>(&shared, || listener.try_accept(), spawn);
             drop(bound);
             shared.set_accepting(false);
         }
@@ -545,7 +538,8 @@ async fn acceptor<R: Runtime>(
     while let Some(conn) = accept_one::<R>(&shared, &poll).await {
         start(conn);
     }
-    backlog::<R>(&shared, &poll, start).await;
+    let try_accept = || lock(&listener).as_ref().and_then(|l| l.try_accept());
+    backlog::<R>(&shared, try_accept, start);
     lock(&listener).take();
     shared.set_accepting(false);
     queue.accepted_all();

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// [`Config::access_log`].
     access_log: AtomicBool,
+    /// `READY=1` went to systemd: `STOPPING=1` follows when stopping.
+    ready: AtomicBool,
     stopping: AtomicBool,
     /// The shutdown deadline passed: connections give up.
     forced: AtomicBool,
@@ -70,6 +72,7 @@ impl Shared {
         Shared {
             counters: Counters::new(),
             access_log: AtomicBool::new(config.access_log),
+            ready: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             forced: AtomicBool::new(false),
             state: Mutex::new(State {
@@ -96,6 +99,13 @@ impl Shared {
         st.cap = config.connection_cap();
         st.shutdown_timeout = config.shutdown_timeout;
         st.on_change.wake_all();
+    }
+
+    /// The server serves: tell systemd (`READY=1`, if it asked).
+    pub(crate) fn serving(&self) {
+        self.ready.store(true, Ordering::Release);
+        #[cfg(unix)]
+        scgi_net::systemd::notify_ready(module_path!());
     }
 
     /// Whether to log an access line per request.
@@ -179,8 +189,12 @@ impl Shared {
             st.on_change.wake_all();
         }
         log::info!("shutting down: no new connections");
+        // Only a server that said it was ready says it stops: a server
+        // dropped unused must not put the service into its stop.
         #[cfg(unix)]
-        scgi_net::systemd::notify_stopping(module_path!());
+        if self.ready.swap(false, Ordering::AcqRel) {
+            scgi_net::systemd::notify_stopping(module_path!());
+        }
     }
 
     pub(crate) fn set_accepting(&self, on: bool) {

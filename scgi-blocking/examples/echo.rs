@@ -14,8 +14,9 @@ mod common;
 use std::io::{Read, Write};
 
 fn main() -> std::io::Result<()> {
-    let server = common::bind_from_args()?;
+    // Before binding: a SIGTERM from then on stops the server gracefully.
     let stop = scgi_blocking::shutdown_signal()?;
+    let server = common::bind_from_args()?;
     server.run_until(
         |req| {
             let length = req.content_length().to_string();

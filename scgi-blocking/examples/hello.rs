@@ -17,9 +17,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_blocking::shutdown_signal()?;
     let server = common::bind_from_args()?;
     let counter = AtomicU64::new(0);
-    let stop = scgi_blocking::shutdown_signal()?;
     server.run_until(
         move |req| {
             let n = counter.fetch_add(1, Ordering::Relaxed) + 1;

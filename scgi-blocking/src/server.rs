@@ -27,6 +27,8 @@ use scgi_proto::server::{Config, Counters, Outcome, Stats, deadline_after};
 pub(crate) struct Inner {
     /// What the server is doing (see [`Stats`]).
     pub(crate) counters: Counters,
+    /// `READY=1` went to systemd: `STOPPING=1` follows when stopping.
+    ready: AtomicBool,
     stop: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
@@ -64,6 +66,13 @@ impl Inner {
 
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The server serves: tell systemd (`READY=1`, if it asked).
+    fn serving(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+        #[cfg(unix)]
+        scgi_net::systemd::notify_ready(module_path!());
     }
 
     /// Waits for a free connection slot; `None` once shutdown starts.
@@ -153,8 +162,12 @@ impl Inner {
             st.accepting.then(|| st.wake.clone()).flatten()
         };
         log::info!("shutting down: no new connections");
+        // Only a server that said it was ready says it stops: a server
+        // dropped unused must not put the service into its stop.
         #[cfg(unix)]
-        scgi_net::systemd::notify_stopping(module_path!());
+        if self.ready.swap(false, Ordering::SeqCst) {
+            scgi_net::systemd::notify_stopping(module_path!());
+        }
         // The acceptor may be blocked in accept(2), which std cannot
         // interrupt: a connection of our own wakes it, and it then sees the
         // stop flag. That connection sends nothing and is closed quietly.
@@ -288,12 +301,25 @@ pub(crate) struct Bound {
     _file: Option<SocketFile>,
 }
 
+impl Bound {
+    /// Sets `SO_RCVTIMEO` on the listener: a blocking accept then returns
+    /// `WouldBlock` after `timeout` without a connection.
+    fn listener_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.listener {
+            Listener::Tcp(l) => socket2::SockRef::from(l).set_read_timeout(timeout),
+            #[cfg(unix)]
+            Listener::Unix(l) => socket2::SockRef::from(l).set_read_timeout(timeout),
+            // `Listener` is non-exhaustive; it has no other variant today.
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A handle that stops a [`Server`] from another thread: cloneable, `Send`
 /// and `Sync`.
 ///
-/// A signal handler thread (from the `signal-hook` or `ctrlc` crates) calls
-/// [`shutdown`](ShutdownHandle::shutdown) or
-/// [`close`](ShutdownHandle::close) on SIGTERM.
+/// For SIGTERM and SIGINT, [`Server::run_until`] with
+/// [`shutdown_signal`](crate::shutdown_signal) does this in one line.
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
     inner: Arc<Inner>,
@@ -452,6 +478,7 @@ impl Server {
         let config = Config::default();
         let inner = Arc::new(Inner {
             counters: Counters::new(),
+            ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,
@@ -540,6 +567,15 @@ impl Server {
             }
             st.accepting = true;
         }
+        // The acceptor also wakes every ACCEPT_WAKE without a connection
+        // (Linux honours SO_RCVTIMEO in accept, on Unix sockets too) and
+        // sees the stop flag: the connection of our own that `shutdown`
+        // opens to wake it cannot reach a socket file whose mode shuts out
+        // the server's own user (systemd's SocketMode=0660 with
+        // DynamicUser=yes).
+        if let Err(e) = bound.listener_timeout(Some(ACCEPT_WAKE)) {
+            log::debug!("setting the accept timeout: {e}");
+        }
         let inner = Arc::clone(&self.inner);
         let spawned = thread::Builder::new()
             .name("scgi-acceptor".into())
@@ -550,8 +586,7 @@ impl Server {
             return Err(e);
         }
         log::info!("listening on {}", self.local);
-        #[cfg(unix)]
-        scgi_net::systemd::notify_ready(module_path!());
+        self.inner.serving();
         Ok(())
     }
 
@@ -736,8 +771,7 @@ impl Server {
             st.wake = None;
         }
         log::info!("listening on {}", self.local);
-        #[cfg(unix)]
-        scgi_net::systemd::notify_ready(module_path!());
+        self.inner.serving();
         Some(tx)
     }
 
@@ -793,6 +827,10 @@ impl Drop for Server {
         self.inner.shutdown();
     }
 }
+
+/// How often the acceptor thread wakes without a connection to see
+/// whether the server is stopping.
+const ACCEPT_WAKE: Duration = Duration::from_millis(250);
 
 fn accept_loop(bound: Arc<Bound>, inner: &Arc<Inner>, tx: &Sender<Conn>) {
     let mut backoff = Duration::ZERO;

@@ -238,6 +238,9 @@ impl fmt::Display for Addr {
 /// | `"systemd"` | the one socket systemd passed (socket activation; see [`systemd`]) |
 /// | `"systemd:web"` | the passed socket named `web` (`FileDescriptorName=web`) |
 ///
+/// (So `systemd:4000` names a passed socket, never a host called
+/// `systemd`: write `systemd.example:4000` or its IP address for that.)
+///
 /// ```
 /// use scgi_net::ListenAddr;
 /// assert_eq!(ListenAddr::parse("[::1]:4000")?, ListenAddr::Tcp("[::1]:4000"));
@@ -327,9 +330,18 @@ impl<'a> ListenAddr<'a> {
     /// (`Unsupported`): the `_` arm of a match on this non-exhaustive enum.
     #[must_use]
     pub fn unsupported(&self) -> io::Error {
+        let what = match self {
+            ListenAddr::Tcp(a) => format!("the TCP address {a}"),
+            #[cfg(unix)]
+            ListenAddr::Unix(p) => format!("the Unix socket unix:{}", p.display()),
+            #[cfg(unix)]
+            ListenAddr::Systemd(_) => {
+                "a socket passed by systemd (`systemd` addresses are for servers)".to_owned()
+            }
+        };
         io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("cannot listen on {self:?} here"),
+            format!("{what} cannot be used here"),
         )
     }
 }

@@ -21,7 +21,10 @@ struct Hub {
 struct State {
     /// The first signal received.
     signal: Option<i32>,
-    wakers: Vec<Waker>,
+    /// The waker of each [`ShutdownSignal`] polled and not yet dropped, by
+    /// its id.
+    wakers: Vec<(u64, Waker)>,
+    next_id: u64,
 }
 
 impl Hub {
@@ -59,7 +62,7 @@ fn install() -> Result<Arc<Hub>, (io::ErrorKind, String)> {
                     std::mem::take(&mut st.wakers)
                 };
                 theirs.fired.notify_all();
-                wakers.into_iter().for_each(Waker::wake);
+                wakers.into_iter().for_each(|(_, w)| w.wake());
             }
         })
         .map_err(fail)?;
@@ -81,9 +84,24 @@ fn install() -> Result<Arc<Hub>, (io::ErrorKind, String)> {
 ///
 /// It is a [`Future`] (for the async servers) and has a blocking
 /// [`wait`](ShutdownSignal::wait) (for `scgi-blocking`).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ShutdownSignal {
     hub: Arc<Hub>,
+    /// This signal's place among the hub's wakers.
+    id: u64,
+}
+
+impl Clone for ShutdownSignal {
+    fn clone(&self) -> Self {
+        ShutdownSignal::with_hub(Arc::clone(&self.hub))
+    }
+}
+
+impl Drop for ShutdownSignal {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.hub.lock().wakers.retain(|(w, _)| *w != id);
+    }
 }
 
 impl ShutdownSignal {
@@ -92,11 +110,18 @@ impl ShutdownSignal {
     /// cannot be set up.
     pub fn new() -> io::Result<ShutdownSignal> {
         match HUB.get_or_init(install) {
-            Ok(hub) => Ok(ShutdownSignal {
-                hub: Arc::clone(hub),
-            }),
+            Ok(hub) => Ok(ShutdownSignal::with_hub(Arc::clone(hub))),
             Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
         }
+    }
+
+    fn with_hub(hub: Arc<Hub>) -> ShutdownSignal {
+        let id = {
+            let mut st = hub.lock();
+            st.next_id += 1;
+            st.next_id
+        };
+        ShutdownSignal { hub, id }
     }
 
     /// The signal received (`SIGTERM` is 15, `SIGINT` 2), if one was.
@@ -107,13 +132,11 @@ impl ShutdownSignal {
 
     /// Blocks the calling thread until a signal is received.
     pub fn wait(self) {
-        let mut st = self.hub.lock();
+        let hub = Arc::clone(&self.hub);
+        drop(self);
+        let mut st = hub.lock();
         while st.signal.is_none() {
-            st = self
-                .hub
-                .fired
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            st = hub.fired.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -122,13 +145,47 @@ impl Future for ShutdownSignal {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let id = self.id;
         let mut st = self.hub.lock();
         if st.signal.is_some() {
             return Poll::Ready(());
         }
-        if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            st.wakers.push(cx.waker().clone());
+        // One waker per `ShutdownSignal`, the latest, removed when it is
+        // dropped: many short-lived signals (one per task) cost nothing
+        // once gone.
+        match st.wakers.iter_mut().find(|(w, _)| *w == id) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => st.wakers.push((id, cx.waker().clone())),
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShutdownSignal;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// A signal polled and dropped leaves no waker behind (one per task
+    /// would otherwise pile up until the process ends).
+    #[test]
+    fn dropped_signals_leave_no_wakers() {
+        let first = ShutdownSignal::new().expect("handlers");
+        let before = first.hub.lock().wakers.len();
+        for _ in 0..1000 {
+            let signal = pin!(ShutdownSignal::new().expect("handlers"));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert_eq!(signal.poll(&mut cx), Poll::Pending);
+        }
+        {
+            let mut polled = pin!(first.clone());
+            let mut cx = Context::from_waker(Waker::noop());
+            assert_eq!(polled.as_mut().poll(&mut cx), Poll::Pending);
+            assert_eq!(polled.as_mut().poll(&mut cx), Poll::Pending);
+            assert_eq!(first.hub.lock().wakers.len(), before + 1);
+        }
+        assert_eq!(first.hub.lock().wakers.len(), before);
     }
 }

@@ -6,8 +6,17 @@
 //! server's `bind` takes them with the address `"systemd"` (the one socket
 //! passed) or `"systemd:NAME"` (the one named `NAME` by the unit's
 //! `FileDescriptorName=`). Taking them is [`listener`]; the descriptors are
-//! adopted through the [`listenfd`] crate, so no `unsafe` is needed here or
-//! in the application.
+//! adopted through the [`listenfd`] crate, so neither this crate nor the
+//! application writes `unsafe` code for it.
+//!
+//! The first `systemd` address in a process reads the variables and takes
+//! every passed descriptor; listenfd then removes `LISTEN_FDS` and
+//! `LISTEN_PID` from the environment (as `sd_listen_fds(1)` does), so that
+//! a program the server starts does not take them for its own. Changing
+//! the environment while another thread reads it is a data race in C
+//! libraries, so bind a `systemd` address before starting threads that
+//! read the environment (binding in `main`, as the examples do, is fine:
+//! a runtime's idle worker threads do not read it).
 //!
 //! With `Type=notify` in the `.service` unit, the servers tell systemd when
 //! they serve (`READY=1`) and when they start stopping (`STOPPING=1`)
@@ -19,40 +28,85 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::Listener;
 
-/// The descriptors passed to this process, taken at most once each.
-static PASSED: OnceLock<Mutex<listenfd::ListenFd>> = OnceLock::new();
+/// What systemd passed to this process, read once: the variables (which
+/// listenfd then removes from the environment) and the descriptors, each
+/// handed out at most once.
+struct Passed {
+    count: usize,
+    /// `LISTEN_FDNAMES`, one per descriptor (`unknown` where unnamed).
+    names: Vec<String>,
+    fds: Mutex<listenfd::ListenFd>,
+}
+
+static PASSED: OnceLock<Result<Passed, (io::ErrorKind, String)>> = OnceLock::new();
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// The count of sockets systemd passed to this process, checked against
-/// `LISTEN_PID`.
-fn passed_count() -> io::Result<usize> {
+/// Reads `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES` and adopts the
+/// descriptors, once per process.
+fn read_passed() -> Result<Passed, (io::ErrorKind, String)> {
+    let fail = |e: io::Error| (e.kind(), e.to_string());
     let count = std::env::var("LISTEN_FDS").map_err(|_| {
-        io::Error::new(
+        (
             io::ErrorKind::NotFound,
             "LISTEN_FDS is not set: no socket was passed (start the service from a \
-             .socket unit, or under systemd-socket-activate)",
+             .socket unit, or under systemd-socket-activate)"
+                .to_owned(),
         )
     })?;
     if let Ok(pid) = std::env::var("LISTEN_PID") {
         let ours = std::process::id();
-        if pid.trim() != ours.to_string() {
-            return Err(invalid(format!(
+        if pid != ours.to_string() {
+            return Err(fail(invalid(format!(
                 "LISTEN_PID={pid} is not this process ({ours}): the sockets were passed \
                  to another one"
-            )));
+            ))));
         }
     }
-    let n: usize = count
-        .trim()
-        .parse()
-        .map_err(|_| invalid(format!("LISTEN_FDS={count} is not a count of sockets")))?;
+    // Parsed exactly as listenfd parses it, so that both agree.
+    let n: usize = count.parse().map_err(|_| {
+        fail(invalid(format!(
+            "LISTEN_FDS={count} is not a count of sockets"
+        )))
+    })?;
     if n == 0 {
-        return Err(invalid("LISTEN_FDS=0: no socket was passed".into()));
+        return Err(fail(invalid("LISTEN_FDS=0: no socket was passed".into())));
     }
-    Ok(n)
+    // Descriptors 3 .. 3 + n must exist, so n is below the process's limit
+    // on open files: anything larger is garbage, refused before listenfd
+    // would make a list of that many.
+    let (limit, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_err(|e| fail(e.into()))?;
+    if n as u64 > limit.saturating_sub(3) {
+        return Err(fail(invalid(format!(
+            "LISTEN_FDS={n} is more descriptors than this process may open ({limit})"
+        ))));
+    }
+    let mut names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|name| !name.is_empty())
+        .take(n)
+        .map(str::to_owned)
+        .collect();
+    names.resize(n, "unknown".to_owned());
+    // listenfd removes LISTEN_FDS and LISTEN_PID from the environment, as
+    // sd_listen_fds(1) does, so that a child process does not take them for
+    // its own: see the module docs about threads.
+    let fds = listenfd::ListenFd::from_env();
+    if fds.len() != n {
+        return Err(fail(io::Error::other(format!(
+            "LISTEN_FDS={n}, but {} descriptors could be read",
+            fds.len()
+        ))));
+    }
+    Ok(Passed {
+        count: n,
+        names,
+        fds: Mutex::new(fds),
+    })
 }
 
 /// Which passed descriptor `name` means, among `names` (the
@@ -89,8 +143,10 @@ fn index_of(name: Option<&str>, names: &[&str], count: usize) -> io::Result<usiz
 ///
 /// Fails with a message saying what is wrong: `LISTEN_FDS` unset (not
 /// started by systemd: `NotFound`), `LISTEN_PID` naming another process,
-/// several sockets passed and no name given, no socket of that name, a
-/// descriptor that is not a listening stream socket, or one taken already
+/// a count that is not one or more than the process may open, several
+/// sockets passed and no name given, no socket of that name, a
+/// descriptor that is not a listening stream socket (a unit with
+/// `Accept=yes` passes connections, not listeners), or one taken already
 /// (each descriptor is handed out once per process).
 pub fn listener(name: Option<&str>) -> io::Result<Listener> {
     let what = match name {
@@ -101,38 +157,39 @@ pub fn listener(name: Option<&str>) -> io::Result<Listener> {
 }
 
 fn take(name: Option<&str>) -> io::Result<Listener> {
-    let count = passed_count()?;
-    let names_var = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
-    let names: Vec<&str> = if names_var.is_empty() {
-        vec!["unknown"; count]
-    } else {
-        names_var.split(':').collect()
+    let passed = match PASSED.get_or_init(read_passed) {
+        Ok(passed) => passed,
+        Err((kind, message)) => return Err(io::Error::new(*kind, message.clone())),
     };
-    let index = index_of(name, &names, count)?;
-    let passed = PASSED.get_or_init(|| Mutex::new(listenfd::ListenFd::from_env()));
-    let mut passed = passed.lock().unwrap_or_else(PoisonError::into_inner);
-    let gone = || invalid(format!("descriptor {} was taken already", index + 3));
-    // listenfd checks the socket's family and type before adopting it, and
-    // hands each descriptor out once.
-    let listener = match passed.take_tcp_listener(index) {
+    let names: Vec<&str> = passed.names.iter().map(String::as_str).collect();
+    let index = index_of(name, &names, passed.count)?;
+    let mut fds = passed.fds.lock().unwrap_or_else(PoisonError::into_inner);
+    let fd = index + 3;
+    let gone = || invalid(format!("descriptor {fd} was taken already"));
+    // listenfd checks the socket's family and type before adopting it (and
+    // marks it close-on-exec), and hands each descriptor out once.
+    let listener = match fds.take_tcp_listener(index) {
         Ok(Some(tcp)) => Listener::Tcp(tcp),
         Ok(None) => return Err(gone()),
-        Err(_) => match passed.take_unix_listener(index) {
+        Err(_) => match fds.take_unix_listener(index) {
             Ok(Some(unix)) => Listener::Unix(unix),
             Ok(None) => return Err(gone()),
             Err(e) => {
                 return Err(invalid(format!(
-                    "descriptor {} is not a TCP or Unix stream socket: {e}",
-                    index + 3
+                    "descriptor {fd} is not a TCP or Unix stream socket: {e}"
                 )));
             }
         },
     };
-    // systemd passes the descriptors without close-on-exec; a program this
-    // server starts must not inherit its listener.
-    match &listener {
-        Listener::Tcp(l) => socket2::SockRef::from(l).set_cloexec(true)?,
-        Listener::Unix(l) => socket2::SockRef::from(l).set_cloexec(true)?,
+    let listening = match &listener {
+        Listener::Tcp(l) => socket2::SockRef::from(l).is_listener()?,
+        Listener::Unix(l) => socket2::SockRef::from(l).is_listener()?,
+    };
+    if !listening {
+        return Err(invalid(format!(
+            "descriptor {fd} is a connection, not a listening socket (set Accept=no in \
+             the .socket unit)"
+        )));
     }
     Ok(listener)
 }

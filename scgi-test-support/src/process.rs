@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,9 +69,34 @@ impl Example {
         if !self.features.is_empty() {
             build.args(["--features", self.features]);
         }
+        // Built once per test process; the examples of the runtime crates
+        // share names (`echo`), and cargo links the last one built to
+        // `examples/echo`, so each is linked at once to a name of its own.
+        static BUILT: Mutex<Vec<(&'static str, &'static str, PathBuf)>> = Mutex::new(Vec::new());
+        let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((.., path)) = built
+            .iter()
+            .find(|(p, n, _)| *p == self.package && *n == self.name)
+        {
+            return path.clone();
+        }
         let status = build.status().expect("running cargo build");
         assert!(status.success(), "building {self:?} failed: {status}");
-        profile_dir.join("examples").join(self.name)
+        let dir = profile_dir.join("process-examples");
+        std::fs::create_dir_all(&dir).expect("a directory for the examples");
+        let own = dir.join(format!(
+            "{}-{}-{}",
+            self.package,
+            self.name,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&own);
+        let cargo_built = profile_dir.join("examples").join(self.name);
+        std::fs::hard_link(&cargo_built, &own)
+            .or_else(|_| std::fs::copy(&cargo_built, &own).map(drop))
+            .expect("linking the example");
+        built.push((self.package, self.name, own.clone()));
+        own
     }
 }
 
@@ -277,6 +302,98 @@ pub fn sigterm_finishes_the_request_in_flight(example: &Example) {
     }
 }
 
+/// A second `SIGTERM` while the graceful stop waits for a request in
+/// flight terminates the process at once (by the signal, as if no handler
+/// were installed): the way out of a stop that takes too long.
+///
+/// # Panics
+///
+/// If the process survives the second signal or exits otherwise.
+pub fn second_signal_stops_at_once(example: &Example) {
+    use std::os::unix::process::ExitStatusExt;
+    let binary = example.build();
+    let path = temp_path("twice");
+    let mut command = Command::new(&binary);
+    command.arg(format!("unix:{}", path.display()));
+    let mut run = ChildProcess::spawn(command);
+    wait_for("socket file", &mut run, || {
+        UnixStream::connect(&path).is_ok()
+    });
+    let bytes = request(&[7u8; 1000]);
+    let mut conn = connect(&path);
+    conn.write_all(&bytes[..bytes.len() - 500])
+        .expect("half a request");
+    run.signal(15);
+    wait_for("removal of the socket file", &mut run, || !path.exists());
+    run.signal(15);
+    let status = run.wait();
+    assert_eq!(
+        status.signal(),
+        Some(15),
+        "the second SIGTERM did not terminate it: {status}; log:\n{}",
+        run.log()
+    );
+}
+
+/// A service that cannot connect to its own socket file (systemd's
+/// `SocketMode=0660` with `DynamicUser=yes`: the file is root's, the
+/// service runs as another user) still stops on `SIGTERM`: the example
+/// runs as `nobody` under `systemd-socket-activate`, its socket file mode
+/// `0600` root's. Needs root (to switch users with `setpriv`); skipped
+/// otherwise.
+///
+/// # Panics
+///
+/// If the example does not exit 0 after serving and a SIGTERM.
+pub fn stops_without_reaching_its_own_socket(example: &Example) {
+    if !nix::unistd::Uid::effective().is_root() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: switching to another user needs root");
+        }
+        return;
+    }
+    let binary = example.build();
+    let path = temp_path("foreign");
+    let mut command = Command::new("systemd-socket-activate");
+    command
+        .arg("-l")
+        .arg(&path)
+        .args([
+            "--fdname=scgi",
+            "-E",
+            "SCGI_ADDR=systemd:scgi",
+            "-E",
+            "RUST_LOG=info",
+        ])
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(&binary);
+    let mut run = ChildProcess::spawn(command);
+    wait_for("socket file", &mut run, || path.exists());
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    // Root connects anyway; the first connection starts the example.
+    let mut conn = connect(&path);
+    conn.write_all(&request(b"as nobody")).expect("a request");
+    expect_echo(&mut conn, b"as nobody");
+    run.signal(15);
+    let status = run.wait();
+    let log = run.log().to_owned();
+    assert!(status.success(), "{status}; log:\n{log}");
+    // Stopped gracefully, not by the shutdown deadline (30 s) cutting an
+    // acceptor that never woke.
+    assert!(
+        log.contains("] stopped") && !log.contains("deadline passed"),
+        "not a graceful stop; log:\n{log}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
 /// Whether `systemd-socket-activate` (Debian's `systemd` package) is here.
 #[must_use]
 pub fn have_socket_activate() -> bool {
@@ -460,6 +577,18 @@ macro_rules! process_scenarios {
         #[test]
         fn notifies_systemd() {
             $crate::process::notifies_systemd(&ECHO);
+        }
+
+        #[test]
+        fn second_signal_stops_at_once() {
+            $crate::process::second_signal_stops_at_once(&ECHO);
+        }
+
+        #[test]
+        fn stops_without_reaching_its_own_socket() {
+            if !$crate::process::skip_without_socket_activate() {
+                $crate::process::stops_without_reaching_its_own_socket(&ECHO);
+            }
         }
     };
 }

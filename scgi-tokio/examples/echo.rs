@@ -34,7 +34,7 @@ async fn echo(mut req: Request) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    common::bind_from_args()?
-        .run_until(echo, scgi_tokio::shutdown_signal()?)
-        .await
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_tokio::shutdown_signal()?;
+    common::bind_from_args()?.run_until(echo, stop).await
 }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Listens on `127.0.0.1:4000` unless an address is given as the argument
-//! or in `SCGI_ADDR`; Ctrl-C stops it gracefully.
+//! or in `SCGI_ADDR`; SIGTERM or Ctrl-C stops it gracefully.
 
 mod common;
 
@@ -39,9 +39,11 @@ async fn greet(mut req: Request) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_tokio::shutdown_signal()?;
     common::bind_from_args()?
         // No body over 1 MiB reaches a handler: the decoder answers 413.
         .with_config(Config::DEFAULT.with_max_body(Some(1 << 20)))
-        .run_until(greet, tokio::signal::ctrl_c())
+        .run_until(greet, stop)
         .await
 }

@@ -22,6 +22,8 @@ use tokio::io::AsyncWriteExt;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_tokio::shutdown_signal()?;
     let server = common::bind_from_args()?;
     let counter = Arc::new(AtomicU64::new(0));
     let hello = move |mut req: Request| {
@@ -32,7 +34,5 @@ async fn main() -> std::io::Result<()> {
                 .await
         }
     };
-    server
-        .run_until(hello, scgi_tokio::shutdown_signal()?)
-        .await
+    server.run_until(hello, stop).await
 }

@@ -89,6 +89,47 @@ impl Accept for TokioListener {
         })
     }
 
+    /// Asks the socket itself (tokio's `poll_accept` would answer
+    /// `Pending` for a connection its reactor has not seen yet, and the
+    /// shutdown would then reset it).
+    fn try_accept(&self) -> Option<io::Result<(Stream, Addr)>> {
+        let accepted = match self {
+            TokioListener::Tcp(l) => socket2::SockRef::from(l).accept(),
+            #[cfg(unix)]
+            TokioListener::Unix(l) => socket2::SockRef::from(l).accept(),
+        };
+        let (socket, _) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        let adopt = || -> io::Result<(Stream, Addr)> {
+            socket.set_nonblocking(true)?;
+            match self {
+                TokioListener::Tcp(_) => {
+                    let s = std::net::TcpStream::from(socket);
+                    let _ = s.set_nodelay(true);
+                    let peer = s.peer_addr()?;
+                    Ok((
+                        Stream::Tcp(tokio::net::TcpStream::from_std(s)?),
+                        Addr::Tcp(peer),
+                    ))
+                }
+                #[cfg(unix)]
+                TokioListener::Unix(_) => {
+                    let s =
+                        std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
+                    let peer = s.peer_addr()?;
+                    Ok((
+                        Stream::Unix(tokio::net::UnixStream::from_std(s)?),
+                        Addr::Unix(peer),
+                    ))
+                }
+            }
+        };
+        Some(adopt())
+    }
+
     fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Addr)>> {
         match self {
             TokioListener::Tcp(l) => l.poll_accept(cx).map_ok(|(s, a)| {

@@ -30,6 +30,8 @@ mod common;
 mod app;
 
 fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_async_std::shutdown_signal()?;
     let server = common::bind_from_args()?.with_spawner(scgi_async_std::Smol);
-    smol::block_on(server.serve_until(app::router(), scgi_async_std::shutdown_signal()?))
+    smol::block_on(server.serve_until(app::router(), stop))
 }

@@ -31,8 +31,8 @@ mod app;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Before binding: a SIGTERM from then on stops the server gracefully.
+    let stop = scgi_tokio::shutdown_signal()?;
     let server = common::bind_from_args()?;
-    server
-        .serve_until(app::router(), scgi_tokio::shutdown_signal()?)
-        .await
+    server.serve_until(app::router(), stop).await
 }
