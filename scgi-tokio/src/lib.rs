@@ -172,7 +172,7 @@
 //!
 //! The `axum` feature is `tower` plus axum's `ConnectInfo<SocketAddr>` in
 //! each request's extensions (the HTTP client's address, from
-//! `REMOTE_ADDR` and `REMOTE_PORT`; also there as [`RemoteAddr`] with
+//! `REMOTE_ADDR` and `REMOTE_PORT`; also there as `RemoteAddr` with
 //! `tower` alone), so axum's `ConnectInfo` extractor works.
 //!
 //! # Cargo features of tokio

@@ -19,11 +19,11 @@
 //!   version, headers, duplicates); a head that does not map (no
 //!   `REQUEST_METHOD`, a target `http::Uri` refuses) is answered `400`
 //!   without calling the service. The extensions hold the
-//!   [`RemoteAddr`](scgi_proto::http::RemoteAddr) (the HTTP client), the
+//!   [`RemoteAddr`] (the HTTP client), the
 //!   raw [`ScgiHeaders`](scgi_proto::http::ScgiHeaders) and the peer's
 //!   address (the web server; the runtime crate's `Addr`); with the
 //!   feature `axum`, also axum's `ConnectInfo<SocketAddr>` (the HTTP
-//!   client, as [`RemoteAddr`](scgi_proto::http::RemoteAddr)), so that
+//!   client, as [`RemoteAddr`]), so that
 //!   axum's `ConnectInfo` extractor works;
 //! - the body is a [`RequestBody`], streamed from the socket as the
 //!   service reads it;
