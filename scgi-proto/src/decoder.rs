@@ -1,7 +1,7 @@
 //! The request decoder: a sans-IO state machine over byte slices.
 
 use crate::error::Error;
-use crate::headers::{Headers, Nuls, mask_at};
+use crate::headers::{ChunkNuls, Headers, NulCount, Nuls, mask_at};
 
 /// Size limits, checked by the [`Decoder`]. Plain data with documented
 /// defaults; change a field or use the `with_*` methods.
@@ -553,13 +553,27 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
-    // NULs before this chunk.
-    let mut nuls = 0;
+    // NULs of the whole chunks up to this one.
+    let mut nuls = NulCount::new();
+    // NULs of a short last chunk.
+    let mut tail = 0;
     // The previous chunk's NULs, for what crosses into this one.
     let mut prev = 0u64;
     let mut base = 0;
     while base < len {
-        let nul = mask_at(block, base);
+        let nul = match block.get(base..).and_then(<[u8]>::first_chunk) {
+            Some(chunk) => {
+                let whole = ChunkNuls::of(chunk);
+                nuls.add(&whole);
+                whole.mask()
+            }
+            None => {
+                // Only the last chunk is short.
+                let nul = mask_at(block, base);
+                tail = nul.count_ones();
+                nul
+            }
+        };
         if nul == 0 {
             // No NUL in 64 bytes: a long value (or name, too long to be one
             // we look for). Jump to the next NUL.
@@ -575,7 +589,11 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         if empty | four | fourteen != 0 {
             // Bit i: an odd number of NULs up to and including byte i, so a
             // NUL there ends a name.
-            let odd = prefix_xor(nul) ^ 0u64.wrapping_sub(nuls & 1);
+            let odd = prefix_xor(nul);
+            // The NULs before this chunk: all counted so far less this
+            // chunk's, whose parity is the top bit of `odd`.
+            let before = (nuls.total() + u64::from(tail)) ^ (odd >> 63);
+            let odd = odd ^ 0u64.wrapping_sub(before & 1);
             let name_ends = nul & odd;
             if empty & name_ends != 0 {
                 return None; // an empty name
@@ -597,13 +615,13 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
                 }
             }
         }
-        nuls += u64::from(nul.count_ones());
         prev = nul;
         base += 64;
     }
+    let nuls = nuls.total() + u64::from(tail);
     // Every name has its value; at most `max_headers`.
     let count = usize::try_from(nuls / 2).ok()?;
-    if nuls % 2 != 0 || count > config.limits.max_headers || (require_scgi && !scgi) {
+    if !nuls.is_multiple_of(2) || count > config.limits.max_headers || (require_scgi && !scgi) {
         return None;
     }
     Some((count, content_length))
