@@ -648,10 +648,7 @@ impl Iterator for Bits {
 
     #[inline]
     fn next(&mut self) -> Option<usize> {
-        if self.0 == 0 {
-            return None;
-        }
-        let i = self.0.trailing_zeros() as usize;
+        let i = core::num::NonZeroU64::new(self.0)?.trailing_zeros() as usize;
         self.0 &= self.0 - 1;
         Some(i)
     }

@@ -1,6 +1,7 @@
 //! The validated header view.
 
 use core::fmt;
+use core::num::NonZeroU64;
 use core::str;
 
 use crate::decoder::Duplicates;
@@ -89,7 +90,6 @@ impl<'a> Headers<'a> {
         Iter {
             nuls: Nuls::new(self.block),
             pos: 0,
-            left: self.count,
         }
     }
 
@@ -302,7 +302,6 @@ pub struct Iter<'a> {
     nuls: Nuls<'a>,
     /// Where the next name starts.
     pos: usize,
-    left: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -313,11 +312,10 @@ impl<'a> Iterator for Iter<'a> {
     // per header in the benchmark's loop).
     #[inline(always)]
     fn next(&mut self) -> Option<Header<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        // The block was validated, so both NULs exist; `?` only guards a
-        // view built over other bytes than the decoder saw.
+        // The block was validated: its NULs pair up into exactly its
+        // headers, so the NULs running out ends the iteration (no count to
+        // keep). `?` on the second only guards a view built over other
+        // bytes than the decoder saw.
         let name_end = self.nuls.next()?;
         let value_end = self.nuls.next()?;
         let block = self.nuls.block;
@@ -326,12 +324,13 @@ impl<'a> Iterator for Iter<'a> {
             value: &block[name_end + 1..value_end],
         };
         self.pos = value_end + 1;
-        self.left -= 1;
         Some(header)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.left))
+        // Each header takes two NULs at least.
+        let left = self.nuls.block.len().saturating_sub(self.pos) / 2;
+        (0, Some(left))
     }
 }
 
@@ -390,7 +389,9 @@ impl Iterator for Nuls<'_> {
         if self.mask == 0 {
             self.refill()?;
         }
-        let nul = self.base + self.mask.trailing_zeros() as usize;
+        // Non-zero, so `trailing_zeros` needs no zero case.
+        let mask = NonZeroU64::new(self.mask)?;
+        let nul = self.base + mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
         Some(nul)
     }
@@ -439,7 +440,7 @@ fn skip(block: &[u8], base: usize) -> Option<(usize, u64)> {
 /// the end of `block` no bit is set.
 #[inline(always)]
 pub(crate) fn mask_at(block: &[u8], at: usize) -> u64 {
-    if let Some(chunk) = block.get(at..at + 64) {
+    if let Some(chunk) = block.get(at..).and_then(<[u8]>::first_chunk::<64>) {
         return chunk_mask(chunk);
     }
     let len = block.len();
