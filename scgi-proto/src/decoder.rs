@@ -380,6 +380,17 @@ impl Decoder {
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
+        if let State::Prefix {
+            value: 0,
+            digits: 0,
+        } = self.state
+            && let Some(head) = self.whole_head(input)
+        {
+            self.state = State::Body {
+                remaining: head.content_length,
+            };
+            return Ok(Step::Head(head));
+        }
         let result = self.step(input);
         if let Err(e) = result {
             self.state = State::Failed(e);
@@ -403,6 +414,60 @@ impl Decoder {
             self.state = State::Failed(e);
         }
         result
+    }
+
+    /// The usual first call: the whole netstring is in `input`, and valid.
+    /// Parses the length prefix and validates the block in one go, without
+    /// the state machine's stops; `None` for anything else (a partial head,
+    /// any fault, a policy the lean pass does not serve), which the state
+    /// machine then reads from the start, naming the fault exactly.
+    #[inline(always)]
+    fn whole_head(&self, input: &[u8]) -> Option<Head> {
+        let limits = &self.config.limits;
+        // Strict digits, as `prefix`: no leading zero (a `0` first is
+        // either `0:` or a leading zero, both faults), at most 16 of them
+        // (no overflow in a `u64`; a longer claim takes the exact path).
+        if input.first() == Some(&b'0') {
+            return None;
+        }
+        let mut claimed = 0u64;
+        let mut colon = 0;
+        loop {
+            let digit = input.get(colon)?.wrapping_sub(b'0');
+            if digit > 9 || colon == 16 {
+                break;
+            }
+            claimed = claimed * 10 + u64::from(digit);
+            colon += 1;
+        }
+        if input.get(colon) != Some(&b':') || claimed == 0 {
+            return None;
+        }
+        let len = usize::try_from(claimed)
+            .ok()
+            .filter(|&len| len <= limits.max_head)?;
+        let start = colon + 1;
+        let end = start.checked_add(len)?;
+        if input.get(end) != Some(&b',') {
+            return None;
+        }
+        let policy = &self.config.policy;
+        if policy.content_length != ContentLengthPosition::First
+            || policy.duplicates == Duplicates::Reject
+        {
+            return None;
+        }
+        let (count, content_length) = validate_fast(input.get(start..end)?, &self.config)?;
+        if limits.max_body.is_some_and(|limit| content_length > limit) {
+            return None;
+        }
+        Some(Head {
+            start,
+            len,
+            count,
+            content_length,
+            duplicates: policy.duplicates,
+        })
     }
 
     fn step(&mut self, input: &[u8]) -> Result<Step, Error> {
