@@ -379,18 +379,32 @@ impl Decoder {
     /// appended (the decoder remembers how far it got and does not rescan).
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
+    // `inline`: the usual steps (a whole head at once, then the body) are
+    // a few dozen instructions that the caller's loop can fold into its
+    // match on the step; everything else is one call away.
+    #[inline]
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
-        if let State::Prefix {
-            value: 0,
-            digits: 0,
-        } = self.state
-            && let Some(head) = self.whole_head(input)
-        {
-            self.state = State::Body {
-                remaining: head.content_length,
-            };
-            return Ok(Step::Head(head));
+        match self.state {
+            State::Body { remaining } => return Ok(body_step(&mut self.state, input, remaining)),
+            State::Prefix {
+                value: 0,
+                digits: 0,
+            } => {
+                if let Some(head) = self.whole_head(input) {
+                    self.state = State::Body {
+                        remaining: head.content_length,
+                    };
+                    return Ok(Step::Head(head));
+                }
+            }
+            _ => {}
         }
+        self.decode_steps(input)
+    }
+
+    /// [`decode`](Decoder::decode) through the state machine.
+    #[inline(never)]
+    fn decode_steps(&mut self, input: &[u8]) -> Result<Step, Error> {
         let result = self.step(input);
         if let Err(e) = result {
             self.state = State::Failed(e);
@@ -556,6 +570,7 @@ impl Decoder {
     }
 }
 
+#[inline]
 fn body_step(state: &mut State, input: &[u8], remaining: u64) -> Step {
     if remaining == 0 {
         return Step::End;
@@ -605,7 +620,7 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
 /// does it tell name ends from value ends (a prefix XOR over the mask: the
 /// odd NULs end names) and compare bytes. The NULs' count gives the header
 /// count.
-#[inline]
+#[inline(never)]
 fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     const CL: &[u8] = b"CONTENT_LENGTH\0";
     if block.last() != Some(&0) {
