@@ -485,7 +485,7 @@ fn chunk_mask(chunk: &[u8]) -> u64 {
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 use chunk_mask_swar as chunk_mask;
 
-/// A running count of the NULs in the chunks passed to [`chunk_nuls`].
+/// A running count of the NULs in the chunks passed to [`NulCount::add`].
 ///
 /// On x86_64 the count stays in a vector register: per chunk, the four
 /// compare results summed byte-wise and folded by `psadbw` (six
