@@ -1,7 +1,7 @@
 //! The request decoder: a sans-IO state machine over byte slices.
 
 use crate::error::Error;
-use crate::headers::{Headers, Nuls, mask_at};
+use crate::headers::{ChunkNuls, Headers, NulCount, Nuls, mask_at};
 
 /// Size limits, checked by the [`Decoder`]. Plain data with documented
 /// defaults; change a field or use the `with_*` methods.
@@ -379,7 +379,32 @@ impl Decoder {
     /// appended (the decoder remembers how far it got and does not rescan).
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
+    // `inline`: the usual steps (a whole head at once, then the body) are
+    // a few dozen instructions that the caller's loop can fold into its
+    // match on the step; everything else is one call away.
+    #[inline]
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
+        match self.state {
+            State::Body { remaining } => return Ok(body_step(&mut self.state, input, remaining)),
+            State::Prefix {
+                value: 0,
+                digits: 0,
+            } => {
+                if let Some(head) = self.whole_head(input) {
+                    self.state = State::Body {
+                        remaining: head.content_length,
+                    };
+                    return Ok(Step::Head(head));
+                }
+            }
+            _ => {}
+        }
+        self.decode_steps(input)
+    }
+
+    /// [`decode`](Decoder::decode) through the state machine.
+    #[inline(never)]
+    fn decode_steps(&mut self, input: &[u8]) -> Result<Step, Error> {
         let result = self.step(input);
         if let Err(e) = result {
             self.state = State::Failed(e);
@@ -403,6 +428,60 @@ impl Decoder {
             self.state = State::Failed(e);
         }
         result
+    }
+
+    /// The usual first call: the whole netstring is in `input`, and valid.
+    /// Parses the length prefix and validates the block in one go, without
+    /// the state machine's stops; `None` for anything else (a partial head,
+    /// any fault, a policy the lean pass does not serve), which the state
+    /// machine then reads from the start, naming the fault exactly.
+    #[inline(always)]
+    fn whole_head(&self, input: &[u8]) -> Option<Head> {
+        let limits = &self.config.limits;
+        // Strict digits, as `prefix`: no leading zero (a `0` first is
+        // either `0:` or a leading zero, both faults), at most 16 of them
+        // (no overflow in a `u64`; a longer claim takes the exact path).
+        if input.first() == Some(&b'0') {
+            return None;
+        }
+        let mut claimed = 0u64;
+        let mut colon = 0;
+        loop {
+            let digit = input.get(colon)?.wrapping_sub(b'0');
+            if digit > 9 || colon == 16 {
+                break;
+            }
+            claimed = claimed * 10 + u64::from(digit);
+            colon += 1;
+        }
+        if input.get(colon) != Some(&b':') || claimed == 0 {
+            return None;
+        }
+        let len = usize::try_from(claimed)
+            .ok()
+            .filter(|&len| len <= limits.max_head)?;
+        let start = colon + 1;
+        let end = start.checked_add(len)?;
+        if input.get(end) != Some(&b',') {
+            return None;
+        }
+        let policy = &self.config.policy;
+        if policy.content_length != ContentLengthPosition::First
+            || policy.duplicates == Duplicates::Reject
+        {
+            return None;
+        }
+        let (count, content_length) = validate_fast(input.get(start..end)?, &self.config)?;
+        if limits.max_body.is_some_and(|limit| content_length > limit) {
+            return None;
+        }
+        Some(Head {
+            start,
+            len,
+            count,
+            content_length,
+            duplicates: policy.duplicates,
+        })
     }
 
     fn step(&mut self, input: &[u8]) -> Result<Step, Error> {
@@ -491,6 +570,7 @@ impl Decoder {
     }
 }
 
+#[inline]
 fn body_step(state: &mut State, input: &[u8], remaining: u64) -> Step {
     if remaining == 0 {
         return Step::End;
@@ -540,7 +620,7 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
 /// does it tell name ends from value ends (a prefix XOR over the mask: the
 /// odd NULs end names) and compare bytes. The NULs' count gives the header
 /// count.
-#[inline]
+#[inline(never)]
 fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     const CL: &[u8] = b"CONTENT_LENGTH\0";
     if block.last() != Some(&0) {
@@ -553,13 +633,27 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
-    // NULs before this chunk.
-    let mut nuls = 0;
+    // NULs of the whole chunks up to this one.
+    let mut nuls = NulCount::new();
+    // NULs of a short last chunk.
+    let mut tail = 0;
     // The previous chunk's NULs, for what crosses into this one.
     let mut prev = 0u64;
     let mut base = 0;
     while base < len {
-        let nul = mask_at(block, base);
+        let nul = match block.get(base..).and_then(<[u8]>::first_chunk) {
+            Some(chunk) => {
+                let whole = ChunkNuls::of(chunk);
+                nuls.add(&whole);
+                whole.mask()
+            }
+            None => {
+                // Only the last chunk is short.
+                let nul = mask_at(block, base);
+                tail = nul.count_ones();
+                nul
+            }
+        };
         if nul == 0 {
             // No NUL in 64 bytes: a long value (or name, too long to be one
             // we look for). Jump to the next NUL.
@@ -575,7 +669,11 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         if empty | four | fourteen != 0 {
             // Bit i: an odd number of NULs up to and including byte i, so a
             // NUL there ends a name.
-            let odd = prefix_xor(nul) ^ 0u64.wrapping_sub(nuls & 1);
+            let odd = prefix_xor(nul);
+            // The NULs before this chunk: all counted so far less this
+            // chunk's, whose parity is the top bit of `odd`.
+            let before = (nuls.total() + u64::from(tail)) ^ (odd >> 63);
+            let odd = odd ^ 0u64.wrapping_sub(before & 1);
             let name_ends = nul & odd;
             if empty & name_ends != 0 {
                 return None; // an empty name
@@ -597,13 +695,13 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
                 }
             }
         }
-        nuls += u64::from(nul.count_ones());
         prev = nul;
         base += 64;
     }
+    let nuls = nuls.total() + u64::from(tail);
     // Every name has its value; at most `max_headers`.
     let count = usize::try_from(nuls / 2).ok()?;
-    if nuls % 2 != 0 || count > config.limits.max_headers || (require_scgi && !scgi) {
+    if !nuls.is_multiple_of(2) || count > config.limits.max_headers || (require_scgi && !scgi) {
         return None;
     }
     Some((count, content_length))
@@ -630,10 +728,7 @@ impl Iterator for Bits {
 
     #[inline]
     fn next(&mut self) -> Option<usize> {
-        if self.0 == 0 {
-            return None;
-        }
-        let i = self.0.trailing_zeros() as usize;
+        let i = core::num::NonZeroU64::new(self.0)?.trailing_zeros() as usize;
         self.0 &= self.0 - 1;
         Some(i)
     }
