@@ -325,9 +325,9 @@ impl<R: Runtime> Conn<R> {
         self.slot.shared().is_forced()
     }
 
-    /// Why the body could not be read, if it could not.
-    pub(crate) fn body_error(&self) -> Option<scgi_proto::server::BodyError> {
-        self.life.body_error()
+    /// How loudly to log the handler's failure (the lifecycle decides).
+    pub(crate) fn failure_severity(&self) -> scgi_proto::server::Severity {
+        self.life.failure_severity()
     }
 
     /// One read of body bytes from the socket by `read`, bounded by the
@@ -451,6 +451,12 @@ impl<R: Runtime> Conn<R> {
         };
         let ending = self.life.end(outcome, self.read_to_end);
         let result = self.close(ending, peer).await;
+        self.ended(peer, headers);
+        result
+    }
+
+    /// Counts the request as ended, and logs its access line if asked to.
+    fn ended(&self, peer: &Addr, headers: Headers<'_>) {
         let shared = self.slot.shared();
         shared
             .counters
@@ -458,7 +464,6 @@ impl<R: Runtime> Conn<R> {
         if shared.access_log() {
             self.life.access_line(headers, peer, R::now()).log();
         }
-        result
     }
 
     /// Carries out `ending`. The socket closes when the `Conn` is dropped.
@@ -867,12 +872,7 @@ impl<R: Runtime> Request<R> {
         self.conn_mut()?.flush().await?;
         let conn = self.conn.take().ok_or_else(upgraded_error)?;
         // The request ends here as far as the server can tell.
-        let shared = conn.slot.shared();
-        shared.counters.request_ended(conn.life.status(), None);
-        if shared.access_log() {
-            let headers = self.head.headers(&self.buf);
-            conn.life.access_line(headers, &self.peer, R::now()).log();
-        }
+        conn.ended(&self.peer, self.head.headers(&self.buf));
         let leftover = if self.pos < self.buf.len() {
             self.buf.split_off(self.pos).freeze()
         } else {

@@ -643,12 +643,9 @@ async fn serve<R, H, F>(
         match result {
             Ok(Ok(())) => Outcome::Done,
             Ok(Err(e)) => {
-                // A body the peer cut, stalled or sent too large (a 400,
-                // 408 or 413 the server answers) is the client's doing.
-                let level = match returned.as_ref().and_then(|r| r.conn.body_error()) {
-                    Some(_) => log::Level::Info,
-                    None => log::Level::Error,
-                };
+                let level = returned
+                    .as_ref()
+                    .map_or(log::Level::Error, |r| r.conn.failure_severity().level());
                 log::log!(level, "{peer}: handler failed on {what}: {e}");
                 Outcome::Failed
             }

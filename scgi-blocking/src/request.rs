@@ -511,9 +511,9 @@ impl Request {
         self.conn.wrote_head(status);
     }
 
-    /// Why the body could not be read, if it could not.
-    pub(crate) fn body_error(&self) -> Option<scgi_proto::server::BodyError> {
-        self.conn.body_error()
+    /// How loudly to log the handler's failure (the lifecycle decides).
+    pub(crate) fn failure_severity(&self) -> scgi_proto::server::Severity {
+        self.conn.failure_severity()
     }
 
     /// Counts the request as ended, and logs its access line if asked to.

@@ -969,12 +969,7 @@ where
     let outcome = match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
         Ok(Ok(())) => Outcome::Done,
         Ok(Err(e)) => {
-            // A body the peer cut, stalled or sent too large (a 400, 408 or
-            // 413 the server answers) is the client's doing.
-            let level = match req.body_error() {
-                Some(_) => log::Level::Info,
-                None => log::Level::Error,
-            };
+            let level = req.failure_severity().level();
             log::log!(level, "handler failed on {}: {e}", req.describe());
             Outcome::Failed
         }

@@ -383,15 +383,33 @@ pub enum HeadEnd {
     Refused(Error),
 }
 
-/// How loudly to log a [`HeadEnd`] (the `log` crate's levels).
+/// How loudly to log a [`HeadEnd`] or a handler's failure
+/// ([`Connection::failure_severity`]); the `log` crate's levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Routine: a connection closed or idle.
     Debug,
-    /// Worth noting: a client that stalled.
+    /// Worth noting: a client that stalled, or a handler that failed on a
+    /// body the client cut, stalled or sent too large.
     Info,
     /// A bad request: usually a misconfigured web server.
     Warn,
+    /// A handler failed on its own: the application's fault.
+    Error,
+}
+
+impl Severity {
+    /// The `log` crate's level of the same name (feature `log`).
+    #[cfg(feature = "log")]
+    #[must_use]
+    pub const fn level(self) -> log::Level {
+        match self {
+            Severity::Debug => log::Level::Debug,
+            Severity::Info => log::Level::Info,
+            Severity::Warn => log::Level::Warn,
+            Severity::Error => log::Level::Error,
+        }
+    }
 }
 
 impl HeadEnd {
@@ -434,12 +452,7 @@ impl HeadEnd {
     /// as `<peer>: <self>` (feature `log`).
     #[cfg(feature = "log")]
     pub fn log(&self, peer: &dyn fmt::Display) {
-        let level = match self.severity() {
-            Severity::Debug => log::Level::Debug,
-            Severity::Info => log::Level::Info,
-            Severity::Warn => log::Level::Warn,
-        };
-        log::log!(level, "{peer}: {self}");
+        log::log!(self.severity().level(), "{peer}: {self}");
     }
 }
 
@@ -976,6 +989,18 @@ impl<I: Timestamp> Connection<I> {
         self.body_error
     }
 
+    /// How loudly to log the handler's failure: [`Severity::Info`] when it
+    /// failed on a body the client cut, stalled or sent too large (the
+    /// server answers 400, 408 or 413: the client's doing), else
+    /// [`Severity::Error`].
+    #[must_use]
+    pub fn failure_severity(&self) -> Severity {
+        match self.body_error {
+            Some(_) => Severity::Info,
+            None => Severity::Error,
+        }
+    }
+
     /// The request is over: the handler ended with `outcome`. `read_to_end`
     /// says whether the driver buffers no received byte it has not handed
     /// out (nothing past the body); with the body read too (which the
@@ -1447,6 +1472,15 @@ mod tests {
         c.wrote_head(200);
         c.end(Outcome::Forced, false);
         assert_eq!(c.status(), None);
+    }
+
+    #[test]
+    fn a_failure_on_the_clients_body_is_logged_lower() {
+        let mut c = conn();
+        ready(&mut c, post5());
+        assert_eq!(c.failure_severity(), Severity::Error);
+        c.body_timed_out();
+        assert_eq!(c.failure_severity(), Severity::Info);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
-use super::{BodyError, HeadEnd};
+use super::{BodyError, HeadEnd, Reply};
 use crate::Headers;
 
 /// A server's counters, shared by all its connections: relaxed atomic
@@ -113,15 +113,12 @@ impl Counters {
     pub fn head_ended(&self, end: &HeadEnd) {
         match end {
             HeadEnd::Closed => {}
-            HeadEnd::Idle => add(&self.timeouts),
-            HeadEnd::Stalled { .. } => {
-                add(&self.timeouts);
-                self.response(408);
-            }
-            HeadEnd::Refused(e) => {
-                add(&self.malformed);
-                self.response(e.status_hint());
-            }
+            HeadEnd::Idle | HeadEnd::Stalled { .. } => add(&self.timeouts),
+            HeadEnd::Refused(_) => add(&self.malformed),
+        }
+        // The status is the one the lifecycle answers with.
+        if let Reply::Answer(answer) = end.ending().reply {
+            self.response(answer.status);
         }
     }
 
