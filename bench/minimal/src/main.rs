@@ -1,89 +1,145 @@
-//! The least an SCGI backend can cost nginx: no library, no validation.
+//! The floor backend: [`bench_minimal::Exchange`] on one runtime.
 //!
 //! ```text
-//! cargo run --release -p bench-minimal -- [HOST:PORT | unix:PATH]
+//! cargo run --profile lean -p bench-minimal -- [HOST:PORT | unix:PATH] [tokio | async-std | smol | threads]
 //! ```
 //!
-//! Reads the netstring, finds `CONTENT_LENGTH` by a naive search, and
-//! answers a fixed hello when the body is empty, else the body echoed back
-//! (streamed in 64 KiB pieces). Same runtime shape as the runtime crates'
-//! tokio examples: `#[tokio::main]`, a task per connection. The load script
-//! `bench/load.sh` runs it as the floor of the end-to-end benchmark.
+//! Each runtime in the shape its users write by hand, the same shape as
+//! the runtime crates' examples: tokio's `#[tokio::main]`-style
+//! multi-threaded runtime with a task per connection; async-std's
+//! `block_on` and `task::spawn`; smol's `block_on` and `smol::spawn` on
+//! its global executor; a thread per connection (`std::thread::spawn`).
+//! Default: `127.0.0.1:4000`, tokio.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::io;
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut have = 0;
-    // "<len>:<headers>," then the body; assume the head fits the buffer.
-    let (head_end, length) = loop {
-        let n = s.read(&mut buf[have..]).await?;
-        if n == 0 {
-            return Ok(());
+use bench_minimal::{Exchange, Next};
+
+/// One connection's loop: `$s` read into and written from as `step`
+/// says, each call followed by `$($wait)*` (`.await`, or nothing).
+macro_rules! drive {
+    ($s:ident $($wait:tt)*) => {{
+        let mut x = Exchange::new();
+        loop {
+            match x.step() {
+                Next::Read(buf) => {
+                    let n = $s.read(buf) $($wait)* ?;
+                    x.read(n);
+                }
+                Next::Write(out) => {
+                    $s.write_all(out) $($wait)* ?;
+                    x.wrote();
+                }
+                Next::Done => return Ok(()),
+            }
         }
-        have += n;
-        let Some(colon) = buf[..have].iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let len: usize = std::str::from_utf8(&buf[..colon])
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        if have <= colon + len + 1 {
-            continue;
-        }
-        // The first header is CONTENT_LENGTH: its value follows the first NUL.
-        let Some(value) = buf.get(colon + 16..colon + 1 + len) else {
-            return Ok(());
-        };
-        let end = value.iter().position(|&b| b == 0).unwrap_or(0);
-        let length: u64 = std::str::from_utf8(&value[..end])
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        break (colon + len + 2, length);
-    };
-    if length == 0 {
-        return s
-            .write_all(b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello for the 1th time")
-            .await;
-    }
-    // The head and the first piece of the body in one write.
-    let mut out = format!(
-        "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
-    )
-    .into_bytes();
-    let first = have.min(head_end.saturating_add(length.try_into().unwrap_or(usize::MAX)));
-    out.extend_from_slice(&buf[head_end..first]);
-    s.write_all(&out).await?;
-    let mut left = length - (first - head_end) as u64;
-    while left > 0 {
-        let n = s.read(&mut buf[..left.min(64 * 1024) as usize]).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        s.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
-    Ok(())
+    }};
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:4000".to_owned());
-    if let Some(path) = addr.strip_prefix("unix:") {
-        let listener = tokio::net::UnixListener::bind(path)?;
+/// One connection on tokio.
+async fn serve_tokio<S>(mut s: S) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    drive!(s.await)
+}
+
+/// One connection on async-std or smol (futures-io).
+async fn serve_futures<S>(mut s: S) -> io::Result<()>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
+    use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
+    drive!(s.await)
+}
+
+/// One connection on its own thread.
+fn serve_blocking<S: io::Read + io::Write>(mut s: S) -> io::Result<()> {
+    drive!(s)
+}
+
+fn tokio_main(addr: &str) -> io::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        if let Some(path) = addr.strip_prefix("unix:") {
+            let listener = tokio::net::UnixListener::bind(path)?;
+            loop {
+                let (s, _) = listener.accept().await?;
+                tokio::spawn(serve_tokio(s));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         loop {
             let (s, _) = listener.accept().await?;
-            tokio::spawn(serve(s));
+            s.set_nodelay(true)?;
+            tokio::spawn(serve_tokio(s));
+        }
+    })
+}
+
+fn async_std_main(addr: &str) -> io::Result<()> {
+    async_std::task::block_on(async {
+        if let Some(path) = addr.strip_prefix("unix:") {
+            let listener = async_std::os::unix::net::UnixListener::bind(path).await?;
+            loop {
+                let (s, _) = listener.accept().await?;
+                async_std::task::spawn(serve_futures(s));
+            }
+        }
+        let listener = async_std::net::TcpListener::bind(addr).await?;
+        loop {
+            let (s, _) = listener.accept().await?;
+            s.set_nodelay(true)?;
+            async_std::task::spawn(serve_futures(s));
+        }
+    })
+}
+
+fn smol_main(addr: &str) -> io::Result<()> {
+    smol::block_on(async {
+        if let Some(path) = addr.strip_prefix("unix:") {
+            let listener = smol::net::unix::UnixListener::bind(path)?;
+            loop {
+                let (s, _) = listener.accept().await?;
+                smol::spawn(serve_futures(s)).detach();
+            }
+        }
+        let listener = smol::net::TcpListener::bind(addr).await?;
+        loop {
+            let (s, _) = listener.accept().await?;
+            s.set_nodelay(true)?;
+            smol::spawn(serve_futures(s)).detach();
+        }
+    })
+}
+
+fn threads_main(addr: &str) -> io::Result<()> {
+    if let Some(path) = addr.strip_prefix("unix:") {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        loop {
+            let (s, _) = listener.accept()?;
+            std::thread::spawn(move || serve_blocking(s));
         }
     }
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
     loop {
-        let (s, _) = listener.accept().await?;
+        let (s, _) = listener.accept()?;
         s.set_nodelay(true)?;
-        tokio::spawn(serve(s));
+        std::thread::spawn(move || serve_blocking(s));
+    }
+}
+
+fn main() -> io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:4000".to_owned());
+    match args.next().as_deref().unwrap_or("tokio") {
+        "tokio" => tokio_main(&addr),
+        "async-std" => async_std_main(&addr),
+        "smol" => smol_main(&addr),
+        "threads" => threads_main(&addr),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown runtime {other}: tokio, async-std, smol or threads"),
+        )),
     }
 }

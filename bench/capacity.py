@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Summarises bench/capacity.sh's results (a TSV file): for each workload
+and transport, requests per second and the backend's CPU time per request
+at each concurrency (medians over the rounds, ranges in brackets), then
+each runtime crate against its own runtime's floor and against the best
+peer, as ratios taken within each round (median and range).
+
+Usage: capacity.py RESULTS.tsv
+"""
+import csv, statistics, sys
+from collections import defaultdict
+
+FLOOR = {
+    "scgi-tokio": "minimal-tokio", "tokio-scgi": "minimal-tokio",
+    "scgi-async-std": "minimal-async-std",
+    "scgi-smol": "minimal-smol", "async-scgi": "minimal-smol",
+    "scgi-blocking": "minimal-threads",
+}
+OURS = ["scgi-tokio", "scgi-async-std", "scgi-smol", "scgi-blocking"]
+PEERS = ["tokio-scgi", "async-scgi", "python-scgi"]
+
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+runs = defaultdict(dict)  # (w, t, c, round) -> backend -> row
+order, concs = [], []
+for r in rows:
+    runs[(r["workload"], r["transport"], int(r["connections"]), r["round"])][r["backend"]] = r
+    if r["backend"] not in order:
+        order.append(r["backend"])
+    if int(r["connections"]) not in concs:
+        concs.append(int(r["connections"]))
+rounds = sorted({r["round"] for r in rows})
+groups = []
+for r in rows:
+    g = (r["workload"], r["transport"])
+    if g not in groups:
+        groups.append(g)
+
+def rps(r):
+    return float(r["req_s"])
+
+def cpu_us(r):
+    n = int(r["requests"])
+    return float(r["cpu_s"]) * 1e6 / n if n else float("nan")
+
+def med(xs, fmt):
+    xs = [x for x in xs if x == x]
+    if not xs:
+        return "-"
+    m = fmt % statistics.median(xs)
+    return m if len(xs) == 1 else "%s [%s-%s]" % (m, fmt % min(xs), fmt % max(xs))
+
+def series(w, t, c, b, f):
+    return [f(runs[(w, t, c, rd)][b]) for rd in rounds if b in runs[(w, t, c, rd)]]
+
+def ratios(w, t, c, num, den):
+    """num over den within each round; den may be a function of the round."""
+    out = []
+    for rd in rounds:
+        got = runs[(w, t, c, rd)]
+        d = den(got) if callable(den) else (rps(got[den]) if den in got else None)
+        if num in got and d:
+            out.append(rps(got[num]) / d)
+    return out
+
+print("Rounds: %d. Cells: median over the rounds [min-max]." % len(rounds))
+for w, t in groups:
+    print("\n### %s, %s\n" % ("GET hello" if w == "get" else "POST 4 KiB echo", t))
+    print("| backend | " + " | ".join("c=%d req/s | c=%d CPU us/req" % (c, c) for c in concs) + " | errors |")
+    print("|---|" + "---|---|" * len(concs) + "---|")
+    for b in order:
+        if not any(b in runs[(w, t, c, rd)] for c in concs for rd in rounds):
+            continue
+        cells = []
+        errs = 0
+        for c in concs:
+            cells.append(med(series(w, t, c, b, rps), "%.0f"))
+            cells.append(med(series(w, t, c, b, cpu_us), "%.1f"))
+            errs += sum(int(r["errors"]) + int(r["non_2xx"]) for r in (runs[(w, t, c, rd)].get(b) for rd in rounds) if r)
+        print("| %s | %s | %d |" % (b, " | ".join(cells), errs))
+
+print("\n### The runtime crates: req/s over their own floor's, and over the best peer's (within each round)\n")
+print("| workload | transport | runtime | " + " | ".join("c=%d / floor | c=%d / best peer" % (c, c) for c in concs) + " |")
+print("|---|---|---|" + "---|---|" * len(concs))
+for w, t in groups:
+    for b in OURS:
+        if not any(b in runs[(w, t, c, rd)] for c in concs for rd in rounds):
+            continue
+        cells = []
+        for c in concs:
+            cells.append(med(ratios(w, t, c, b, FLOOR[b]), "%.2f"))
+            def best(got):
+                ps = [rps(got[p]) for p in PEERS if p in got]
+                return max(ps) if ps else None
+            cells.append(med(ratios(w, t, c, b, best), "%.2f"))
+        print("| %s | %s | %s | %s |" % (w, t, b, " | ".join(cells)))
