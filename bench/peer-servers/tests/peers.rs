@@ -1,0 +1,172 @@
+//! Starts each peer binary on a loopback TCP port and on a Unix socket and
+//! checks its answers byte for byte: the counted hello, the 4 KiB echo, the
+//! 400 for a malformed netstring, and a connection closed before its first
+//! byte (a readiness probe) costing neither a count nor the server.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use bench_peer_servers::{BAD_REQUEST, echo, hello};
+
+/// How long any one read, or the server's start, may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running peer: killed (and waited for) when dropped, so also when an
+/// assertion fails; a Unix socket file it listened on is removed.
+struct Peer {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(path) = self.addr.strip_prefix("unix:") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// One connection to the peer, either transport.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Peer {
+    fn start(bin: &str, addr: String) -> Peer {
+        let child = Command::new(bin)
+            .arg(&addr)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the peer");
+        Peer { child, addr }
+    }
+
+    /// Connects, retrying until the peer listens (or [`TIMEOUT`]).
+    fn connect(&mut self) -> Conn {
+        let start = Instant::now();
+        loop {
+            let conn = match self.addr.strip_prefix("unix:") {
+                Some(path) => UnixStream::connect(path).map(Conn::Unix),
+                None => TcpStream::connect(&self.addr).map(Conn::Tcp),
+            };
+            match conn {
+                Ok(conn) => return conn,
+                Err(e) => {
+                    if let Some(status) = self.child.try_wait().expect("poll the peer") {
+                        panic!("the peer exited ({status}) before listening");
+                    }
+                    assert!(start.elapsed() < TIMEOUT, "the peer never listened: {e}");
+                    sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// Sends `request` on a new connection, half-closes it, and returns
+    /// everything the peer answers before it closes.
+    fn exchange(&mut self, request: &[u8]) -> Vec<u8> {
+        self.exchange_split(request, request.len())
+    }
+
+    /// [`Peer::exchange`], with a pause after the first `at` bytes (so the
+    /// peer reads the request in two pieces).
+    fn exchange_split(&mut self, request: &[u8], at: usize) -> Vec<u8> {
+        let (first, rest) = request.split_at(at);
+        let mut answer = Vec::new();
+        match self.connect() {
+            Conn::Tcp(mut s) => {
+                s.set_read_timeout(Some(TIMEOUT)).unwrap();
+                s.write_all(first).unwrap();
+                sleep(Duration::from_millis(50));
+                s.write_all(rest).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                s.read_to_end(&mut answer).expect("read the answer");
+            }
+            Conn::Unix(mut s) => {
+                s.set_read_timeout(Some(TIMEOUT)).unwrap();
+                s.write_all(first).unwrap();
+                sleep(Duration::from_millis(50));
+                s.write_all(rest).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                s.read_to_end(&mut answer).expect("read the answer");
+            }
+        }
+        answer
+    }
+}
+
+fn get() -> Vec<u8> {
+    scgi_proto::encode_request_to_vec(&[("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/")], b"")
+        .unwrap()
+}
+
+fn post(body: &[u8]) -> Vec<u8> {
+    scgi_proto::encode_request_to_vec(
+        &[("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/echo")],
+        body,
+    )
+    .unwrap()
+}
+
+fn check(bin: &str, addr: String) {
+    let mut peer = Peer::start(bin, addr);
+    // A probe: connect and close at once.
+    drop(peer.connect());
+    assert_eq!(peer.exchange(&get()), hello(1));
+    let body: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert_eq!(peer.exchange(&post(&body)), echo(&body));
+    // The body in two reads: the head and 1000 bytes, then the rest.
+    let request = post(&body);
+    let at = request.len() - body.len() + 1000;
+    assert_eq!(peer.exchange_split(&request, at), echo(&body));
+    assert_eq!(peer.exchange(b"abc:"), BAD_REQUEST);
+    assert_eq!(peer.exchange(&get()), hello(2));
+    // Still serving after all that.
+    assert_eq!(peer.child.try_wait().unwrap(), None);
+}
+
+fn tcp_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn unix_addr(name: &str) -> String {
+    let path: PathBuf = std::env::temp_dir().join(format!("{name}-{}.sock", std::process::id()));
+    // A stale file there: the peer must remove it before binding.
+    std::fs::write(&path, b"stale").unwrap();
+    format!("unix:{}", path.display())
+}
+
+#[test]
+fn tokio_scgi_tcp() {
+    check(env!("CARGO_BIN_EXE_peer-tokio-scgi"), tcp_addr());
+}
+
+#[test]
+fn tokio_scgi_unix() {
+    check(
+        env!("CARGO_BIN_EXE_peer-tokio-scgi"),
+        unix_addr("peer-tokio-scgi"),
+    );
+}
+
+#[test]
+fn async_scgi_tcp() {
+    check(env!("CARGO_BIN_EXE_peer-async-scgi"), tcp_addr());
+}
+
+#[test]
+fn async_scgi_unix() {
+    check(
+        env!("CARGO_BIN_EXE_peer-async-scgi"),
+        unix_addr("peer-async-scgi"),
+    );
+}
