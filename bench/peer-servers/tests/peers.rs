@@ -1,7 +1,13 @@
 //! Starts each peer binary on a loopback TCP port and on a Unix socket and
 //! checks its answers byte for byte: the counted hello, the 4 KiB echo, the
 //! 400 for a malformed netstring, and a connection closed before its first
-//! byte (a readiness probe) costing neither a count nor the server.
+//! byte (a readiness probe) costing neither a count nor the server. The
+//! Python peer's tests are ignored unless asked for:
+//!
+//! ```text
+//! PEER_PYTHON=$(bench/peer-python.sh /tmp/peer-venv) \
+//!     cargo test -p bench-peer-servers -- --include-ignored
+//! ```
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -25,6 +31,15 @@ struct Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        // SIGTERM first (the Python peer stops its children on it), then
+        // SIGKILL if it has not exited within TIMEOUT.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && start.elapsed() < TIMEOUT {
+            sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(path) = self.addr.strip_prefix("unix:") {
@@ -40,8 +55,9 @@ enum Conn {
 }
 
 impl Peer {
-    fn start(bin: &str, addr: String) -> Peer {
-        let child = Command::new(bin)
+    /// Starts `command ADDR`.
+    fn start(mut command: Command, addr: String) -> Peer {
+        let child = command
             .arg(&addr)
             .stdin(Stdio::null())
             .spawn()
@@ -116,8 +132,8 @@ fn post(body: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-fn check(bin: &str, addr: String) {
-    let mut peer = Peer::start(bin, addr);
+fn check(command: Command, addr: String) {
+    let mut peer = Peer::start(command, addr);
     // A probe: connect and close at once.
     drop(peer.connect());
     assert_eq!(peer.exchange(&get()), hello(1));
@@ -147,26 +163,66 @@ fn unix_addr(name: &str) -> String {
 
 #[test]
 fn tokio_scgi_tcp() {
-    check(env!("CARGO_BIN_EXE_peer-tokio-scgi"), tcp_addr());
+    check(
+        Command::new(env!("CARGO_BIN_EXE_peer-tokio-scgi")),
+        tcp_addr(),
+    );
 }
 
 #[test]
 fn tokio_scgi_unix() {
     check(
-        env!("CARGO_BIN_EXE_peer-tokio-scgi"),
+        Command::new(env!("CARGO_BIN_EXE_peer-tokio-scgi")),
         unix_addr("peer-tokio-scgi"),
     );
 }
 
 #[test]
 fn async_scgi_tcp() {
-    check(env!("CARGO_BIN_EXE_peer-async-scgi"), tcp_addr());
+    check(
+        Command::new(env!("CARGO_BIN_EXE_peer-async-scgi")),
+        tcp_addr(),
+    );
 }
 
 #[test]
 fn async_scgi_unix() {
     check(
-        env!("CARGO_BIN_EXE_peer-async-scgi"),
+        Command::new(env!("CARGO_BIN_EXE_peer-async-scgi")),
         unix_addr("peer-async-scgi"),
     );
+}
+
+/// `bench/peer_scgi.py` under the python that `PEER_PYTHON` names (one
+/// with the `scgi` package: `PEER_PYTHON=$(bench/peer-python.sh DIR)`).
+fn python() -> Command {
+    let python = std::env::var_os("PEER_PYTHON")
+        .expect("PEER_PYTHON: a python with scgi, from bench/peer-python.sh DIR");
+    let mut command = Command::new(python);
+    command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../peer_scgi.py"));
+    command
+}
+
+/// Checks the Python peer on `addr`, then that none of its processes (the
+/// children carry the parent's command line) outlive its SIGTERM.
+fn check_python(addr: String) {
+    let pattern = format!("peer_scgi.py {addr}");
+    check(python(), addr);
+    let left = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "left running: {left:?}");
+}
+
+#[test]
+#[ignore = "needs PEER_PYTHON=$(bench/peer-python.sh DIR)"]
+fn python_scgi_tcp() {
+    check_python(tcp_addr());
+}
+
+#[test]
+#[ignore = "needs PEER_PYTHON=$(bench/peer-python.sh DIR)"]
+fn python_scgi_unix() {
+    check_python(unix_addr("peer-python-scgi"));
 }
