@@ -49,9 +49,21 @@ impl Drop for Peer {
 }
 
 /// One connection to the peer, either transport.
-enum Conn {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+trait Conn: Read + Write {
+    /// Half-closes it: the request is all sent.
+    fn end_request(&self) -> std::io::Result<()>;
+}
+
+impl Conn for TcpStream {
+    fn end_request(&self) -> std::io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Conn for UnixStream {
+    fn end_request(&self) -> std::io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
 }
 
 impl Peer {
@@ -65,13 +77,20 @@ impl Peer {
         Peer { child, addr }
     }
 
-    /// Connects, retrying until the peer listens (or [`TIMEOUT`]).
-    fn connect(&mut self) -> Conn {
+    /// Connects, retrying until the peer listens (or [`TIMEOUT`]); reads
+    /// on the connection time out after [`TIMEOUT`].
+    fn connect(&mut self) -> Box<dyn Conn> {
         let start = Instant::now();
         loop {
             let conn = match self.addr.strip_prefix("unix:") {
-                Some(path) => UnixStream::connect(path).map(Conn::Unix),
-                None => TcpStream::connect(&self.addr).map(Conn::Tcp),
+                Some(path) => UnixStream::connect(path).and_then(|s| {
+                    s.set_read_timeout(Some(TIMEOUT))?;
+                    Ok(Box::new(s) as Box<dyn Conn>)
+                }),
+                None => TcpStream::connect(&self.addr).and_then(|s| {
+                    s.set_read_timeout(Some(TIMEOUT))?;
+                    Ok(Box::new(s) as Box<dyn Conn>)
+                }),
             };
             match conn {
                 Ok(conn) => return conn,
@@ -97,24 +116,12 @@ impl Peer {
     fn exchange_split(&mut self, request: &[u8], at: usize) -> Vec<u8> {
         let (first, rest) = request.split_at(at);
         let mut answer = Vec::new();
-        match self.connect() {
-            Conn::Tcp(mut s) => {
-                s.set_read_timeout(Some(TIMEOUT)).unwrap();
-                s.write_all(first).unwrap();
-                sleep(Duration::from_millis(50));
-                s.write_all(rest).unwrap();
-                s.shutdown(Shutdown::Write).unwrap();
-                s.read_to_end(&mut answer).expect("read the answer");
-            }
-            Conn::Unix(mut s) => {
-                s.set_read_timeout(Some(TIMEOUT)).unwrap();
-                s.write_all(first).unwrap();
-                sleep(Duration::from_millis(50));
-                s.write_all(rest).unwrap();
-                s.shutdown(Shutdown::Write).unwrap();
-                s.read_to_end(&mut answer).expect("read the answer");
-            }
-        }
+        let mut s = self.connect();
+        s.write_all(first).unwrap();
+        sleep(Duration::from_millis(50));
+        s.write_all(rest).unwrap();
+        s.end_request().unwrap();
+        s.read_to_end(&mut answer).expect("read the answer");
         answer
     }
 }
@@ -132,8 +139,21 @@ fn post(body: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
+/// Checks the peer that `command ADDR` starts, on `addr`; then that none of
+/// its processes (the Python peer's children carry the parent's command
+/// line) outlive its SIGTERM.
 fn check(command: Command, addr: String) {
-    let mut peer = Peer::start(command, addr);
+    let pattern = format!(" {addr}$");
+    serve(Peer::start(command, addr));
+    let left = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "left running: {left:?}");
+}
+
+/// The exchanges, and the peer still running after them.
+fn serve(mut peer: Peer) {
     // A probe: connect and close at once.
     drop(peer.connect());
     assert_eq!(peer.exchange(&get()), hello(1));
@@ -161,68 +181,42 @@ fn unix_addr(name: &str) -> String {
     format!("unix:{}", path.display())
 }
 
+/// Checks a peer on a loopback TCP port, then on a Unix socket (`name` in
+/// the socket file's name).
+fn both(command: fn() -> Command, name: &str) {
+    check(command(), tcp_addr());
+    check(command(), unix_addr(name));
+}
+
 #[test]
-fn tokio_scgi_tcp() {
-    check(
-        Command::new(env!("CARGO_BIN_EXE_peer-tokio-scgi")),
-        tcp_addr(),
+fn tokio_scgi() {
+    both(
+        || Command::new(env!("CARGO_BIN_EXE_peer-tokio-scgi")),
+        "peer-tokio-scgi",
     );
 }
 
 #[test]
-fn tokio_scgi_unix() {
-    check(
-        Command::new(env!("CARGO_BIN_EXE_peer-tokio-scgi")),
-        unix_addr("peer-tokio-scgi"),
-    );
-}
-
-#[test]
-fn async_scgi_tcp() {
-    check(
-        Command::new(env!("CARGO_BIN_EXE_peer-async-scgi")),
-        tcp_addr(),
-    );
-}
-
-#[test]
-fn async_scgi_unix() {
-    check(
-        Command::new(env!("CARGO_BIN_EXE_peer-async-scgi")),
-        unix_addr("peer-async-scgi"),
+fn async_scgi() {
+    both(
+        || Command::new(env!("CARGO_BIN_EXE_peer-async-scgi")),
+        "peer-async-scgi",
     );
 }
 
 /// `bench/peer_scgi.py` under the python that `PEER_PYTHON` names (one
 /// with the `scgi` package: `PEER_PYTHON=$(bench/peer-python.sh DIR)`).
-fn python() -> Command {
-    let python = std::env::var_os("PEER_PYTHON")
-        .expect("PEER_PYTHON: a python with scgi, from bench/peer-python.sh DIR");
-    let mut command = Command::new(python);
-    command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../peer_scgi.py"));
-    command
-}
-
-/// Checks the Python peer on `addr`, then that none of its processes (the
-/// children carry the parent's command line) outlive its SIGTERM.
-fn check_python(addr: String) {
-    let pattern = format!("peer_scgi.py {addr}");
-    check(python(), addr);
-    let left = Command::new("pgrep")
-        .args(["-f", &pattern])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty(), "left running: {left:?}");
-}
-
 #[test]
 #[ignore = "needs PEER_PYTHON=$(bench/peer-python.sh DIR)"]
-fn python_scgi_tcp() {
-    check_python(tcp_addr());
-}
-
-#[test]
-#[ignore = "needs PEER_PYTHON=$(bench/peer-python.sh DIR)"]
-fn python_scgi_unix() {
-    check_python(unix_addr("peer-python-scgi"));
+fn python_scgi() {
+    both(
+        || {
+            let python = std::env::var_os("PEER_PYTHON")
+                .expect("PEER_PYTHON: a python with scgi, from bench/peer-python.sh DIR");
+            let mut command = Command::new(python);
+            command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../peer_scgi.py"));
+            command
+        },
+        "peer-python-scgi",
+    );
 }
