@@ -81,10 +81,10 @@ command_of() { # backend addr -> the command line
         minimal-async-std) echo "$target/bench-minimal $2 async-std" ;;
         minimal-smol) echo "$target/bench-minimal $2 smol" ;;
         minimal-threads) echo "$target/bench-minimal $2 threads" ;;
-        scgi-tokio) echo "$target/bench-backend tokio $2" ;;
-        scgi-async-std) echo "$target/bench-backend async-std $2" ;;
-        scgi-smol) echo "$target/bench-backend smol $2" ;;
-        scgi-blocking) echo "$target/bench-backend blocking $2" ;;
+        scgi-tokio) echo "$target/bench-backend $2 tokio" ;;
+        scgi-async-std) echo "$target/bench-backend $2 async-std" ;;
+        scgi-smol) echo "$target/bench-backend $2 smol" ;;
+        scgi-blocking) echo "$target/bench-backend $2 blocking" ;;
         tokio-scgi) echo "$target/peer-tokio-scgi $2" ;;
         async-scgi) echo "$target/peer-async-scgi $2" ;;
         python-scgi) echo "$python bench/peer_scgi.py $2" ;;

@@ -7,9 +7,12 @@
 # first argument and stop on SIGTERM (every example does).
 #
 # Usage: bash bench/icount.sh BACKEND_BINARY [SCGI_BINARY]
+#        ARGS="async-std" BENCH_ARGS="-d @body" bash bench/icount.sh ...
 # e.g.   cargo build --release -p scgi-tokio --example hello -p scgi-cli
 #        bash bench/icount.sh target/release/examples/hello target/release/scgi
-# Settings (environment): N1 (1000), N2 (4000), CONNECTIONS (4).
+# Settings (environment): N1 (1000), N2 (4000), CONNECTIONS (4), ARGS
+# (more arguments for the backend, after its address), BENCH_ARGS (more
+# options for `scgi bench`, e.g. a body).
 set -euo pipefail
 bin=$1
 scgi=${2:-target/release/scgi}
@@ -22,10 +25,10 @@ trap 'rm -rf "$tmp"' EXIT
 run() { # requests -> total instructions
     local sock="$tmp/backend.sock" out="$tmp/callgrind.out"
     rm -f "$sock" "$out"
-    timeout 600 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "unix:$sock" >/dev/null 2>&1 &
+    timeout 600 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "unix:$sock" ${ARGS:-} >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
-    timeout 300 "$scgi" bench "unix:$sock" -c "$CONNECTIONS" -t 1 -n "$1" --no-progress >/dev/null
+    timeout 300 "$scgi" bench "unix:$sock" -c "$CONNECTIONS" -t 1 -n "$1" --no-progress ${BENCH_ARGS:-} >/dev/null
     kill -TERM "$pid"
     wait "$pid" || true
     awk '/^(summary|totals):/ { print $2; exit }' "$out"

@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 ulimit -n $((N + 4096))
 for runtime in tokio async-std smol blocking; do
     sock="$tmp/$runtime.sock"
-    timeout 300 "$target/release/bench-backend" "$runtime" "unix:$sock" 2>/dev/null &
+    timeout 300 "$target/release/bench-backend" "unix:$sock" "$runtime" 2>/dev/null &
     pid=$!
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
     backend=$(pgrep -P "$pid")  # timeout's child: the backend itself

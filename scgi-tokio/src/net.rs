@@ -36,7 +36,11 @@ impl Runtime for Tokio {
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(task)),
+            // Boxed: tokio moves a spawned future by value into its task
+            // and through its stages, and a connection's is about 5 KiB;
+            // one allocation costs less than those copies (BENCHMARKS.md,
+            // "Straight at the backend").
+            Ok(runtime) => drop(runtime.spawn(Box::pin(task))),
             Err(_) => {
                 log::debug!("a request was dropped outside a tokio runtime; closing it unfinished")
             }

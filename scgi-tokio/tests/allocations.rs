@@ -154,16 +154,20 @@ fn per_request() -> f64 {
     })
 }
 
-/// A connection costs tokio three allocations (the task, with the
-/// connection's future inside it; the socket's reactor registration; one
-/// when that is released) and ours one, the 4 KiB read buffer. In debug
-/// builds tokio also boxes a spawned future over 2 KiB. Headers, body
-/// reads, the response buffer, timeouts, the shutdown signals and the
-/// hand-back of a dropped request allocate nothing.
+/// A connection costs tokio three allocations (the task; the socket's
+/// reactor registration; one when that is released) and ours three: the
+/// connection's future, boxed before it is spawned (tokio moves a spawned
+/// future by value several times, and this one is about 5 KiB), the
+/// connection's state, boxed so that the request moving from the
+/// connection's task to its handler and back does not copy it, and the
+/// 4 KiB read buffer. Both boxes were measured faster than the copies they
+/// replace (BENCHMARKS.md, "Straight at the backend"). Headers, body reads,
+/// the response buffer, timeouts, the shutdown signals and the hand-back of
+/// a dropped request allocate nothing.
 #[test]
 fn allocations_per_request() {
     let per = per_request();
-    let budget = if cfg!(debug_assertions) { 5.0 } else { 4.0 };
+    let budget = 6.0;
     assert!(
         per <= budget + 0.25,
         "{per} allocations per request (budget {budget})"

@@ -1,6 +1,6 @@
-//! `bench-backend RUNTIME ADDR`: the benchmarks' backend on each runtime
-//! crate (`RUNTIME`: `tokio`, `async-std`, `smol` or `blocking`) at `ADDR`
-//! (`HOST:PORT` or `unix:PATH`), answering as a careful user's handler
+//! `bench-backend ADDR [RUNTIME]`: the benchmarks' backend on each runtime
+//! crate (`RUNTIME`: `tokio`, the default, `async-std`, `smol` or
+//! `blocking`) at `ADDR` (`HOST:PORT` or `unix:PATH`), answering as a careful user's handler
 //! would, with `Content-Length`:
 //!
 //! - a request without a body: "Hello for the Nth time" (the counter of
@@ -28,14 +28,33 @@ fn config() -> scgi_tokio::Config {
         .with_head_timeout(Duration::from_secs(300))
 }
 
-/// The answer's body and content type: the echoed request body, or the
+/// An answer's body: the hello line, or the request body echoed (as the
+/// `Bytes` it was read into: not copied, not converted).
+enum Body {
+    Hello(String),
+    Echo(Bytes),
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Body::Hello(text) => text.as_bytes(),
+            Body::Echo(bytes) => bytes,
+        }
+    }
+}
+
+/// The answer's content type and body: the echoed request body, or the
 /// hello line counted from `counter`.
-fn answer(body: Bytes, counter: &AtomicU64) -> (&'static str, Bytes) {
+fn answer(body: Bytes, counter: &AtomicU64) -> (&'static str, Body) {
     if body.is_empty() {
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        ("text/plain", format!("Hello for the {n}th time").into())
+        (
+            "text/plain",
+            Body::Hello(format!("Hello for the {n}th time")),
+        )
     } else {
-        ("application/octet-stream", body)
+        ("application/octet-stream", Body::Echo(body))
     }
 }
 
@@ -43,12 +62,13 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let (Some(runtime), Some(addr)) = (args.next(), args.next()) else {
+    let Some(addr) = args.next() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "usage: bench-backend tokio|async-std|smol|blocking ADDR",
+            "usage: bench-backend ADDR [tokio|async-std|smol|blocking]",
         ));
     };
+    let runtime = args.next().unwrap_or_else(|| "tokio".to_owned());
     match runtime.as_str() {
         "tokio" => {
             let server = scgi_tokio::Server::bind(&addr)?.with_config(config());
