@@ -3,7 +3,7 @@
 #
 # Starts one nginx (its own config in a temp dir, foreground master, never
 # the system's) in front of, over TCP and over a Unix socket:
-#   - each runtime crate's `hello` and `echo` examples (release builds),
+#   - each runtime crate's `hello` and `echo` examples (`--profile lean`: fat LTO, one codegen unit),
 #   - `bench-minimal`, an SCGI backend with no library (the floor),
 # plus nginx's own `return 200` (the ceiling). Then runs wrk (GET hello,
 # POST echo with a small body) against every route with the same duration
@@ -91,17 +91,17 @@ chmod 0755 "$tmp/sock"
 
 # ---------------------------------------------------------------- build
 target=${CARGO_TARGET_DIR:-target}
-log "building the examples (release)"
+log "building the examples (--profile lean: fat LTO, one codegen unit)"
 # Each crate's examples are built alone and copied: all three crates have
-# examples called `hello` and `echo`, which share target/release/examples/.
+# examples called `hello` and `echo`, which share target/lean/examples/.
 for rt in $RUNTIMES; do
-    timeout 900 cargo build --release --locked -q -p "$rt" --example hello --example echo
-    cp "$target/release/examples/hello" "$tmp/bin/$rt-hello"
-    cp "$target/release/examples/echo" "$tmp/bin/$rt-echo"
+    timeout 900 cargo build --profile lean --locked -q -p "$rt" --example hello --example echo
+    cp "$target/lean/examples/hello" "$tmp/bin/$rt-hello"
+    cp "$target/lean/examples/echo" "$tmp/bin/$rt-echo"
 done
-timeout 900 cargo build --release --locked -q -p bench-minimal
-cp "$target/release/bench-minimal" "$tmp/bin/minimal"
-cp "$target/release/stream" "$tmp/bin/stream"
+timeout 900 cargo build --profile lean --locked -q -p bench-minimal
+cp "$target/lean/bench-minimal" "$tmp/bin/minimal"
+cp "$target/lean/stream" "$tmp/bin/stream"
 
 # ---------------------------------------------------------------- backends
 declare -A PID ADDR

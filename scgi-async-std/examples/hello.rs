@@ -16,8 +16,6 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_lite::AsyncWriteExt;
-
 fn main() -> std::io::Result<()> {
     // Before binding: a SIGTERM from then on stops the server gracefully.
     let stop = scgi_async_std::shutdown_signal()?;
@@ -26,9 +24,11 @@ fn main() -> std::io::Result<()> {
     async_std::task::block_on(server.run_until(
         move |mut req| {
             let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            // `respond` sends the head with its `Content-Length` and the
+            // body in one write.
             async move {
-                req.write_status_ok_text_content("text/plain").await?;
-                req.write_all(format!("Hello for the {n}th time").as_bytes())
+                let text = format!("Hello for the {n}th time");
+                req.respond(200, [("Content-Type", "text/plain")], text)
                     .await
             }
         },

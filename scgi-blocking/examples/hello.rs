@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() -> std::io::Result<()> {
@@ -24,8 +23,10 @@ fn main() -> std::io::Result<()> {
     server.run_until(
         move |req| {
             let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            req.write_status_ok_text_content("text/plain")?;
-            write!(req, "Hello for the {n}th time")
+            // `respond` sends the head with its `Content-Length` and the
+            // body in one write.
+            let text = format!("Hello for the {n}th time");
+            req.respond(200, [("Content-Type", "text/plain")], text)
         },
         stop,
     )

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use scgi_tokio::Request;
-use tokio::io::AsyncWriteExt;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -28,9 +27,11 @@ async fn main() -> std::io::Result<()> {
     let counter = Arc::new(AtomicU64::new(0));
     let hello = move |mut req: Request| {
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        // `respond` sends the head with its `Content-Length` and the body
+        // in one write.
         async move {
-            req.write_status_ok_text_content("text/plain").await?;
-            req.write_all(format!("Hello for the {n}th time").as_bytes())
+            let text = format!("Hello for the {n}th time");
+            req.respond(200, [("Content-Type", "text/plain")], text)
                 .await
         }
     };
