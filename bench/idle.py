@@ -60,7 +60,20 @@ for i in range(n):
     if i % 2:
         s.sendall(b"70:CONTENT_LENGTH\x00")  # part of a head, then nothing
     held.append(s)
-time.sleep(3)  # let the backend accept and read all of them
+# Let the backend accept and read all of them: wait until its memory
+# stops growing (two readings a second apart within 0.5 %; at most 60 s).
+# A fixed wait was too short for scgi-blocking on a loaded machine, which
+# starts a thread for each connection: memory read too early, and the fresh
+# request queued behind connections still being accepted.
+after = rss_kib()
+settled = False
+for _ in range(60):
+    time.sleep(1)
+    now = rss_kib()
+    if abs(now - after) <= after * 0.005:
+        settled = True
+        break
+    after = now
 after = rss_kib()
 reply, took = request()
 served = reply.startswith(b"Status: 200")
@@ -72,6 +85,7 @@ result = {
     "threads": threads(),
     "fresh_request_served": served,
     "fresh_request_ms": round(took * 1000, 2),
+    "settled": settled,
 }
 for s in held:
     s.close()
