@@ -379,25 +379,33 @@ impl Decoder {
     /// appended (the decoder remembers how far it got and does not rescan).
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
-    // `inline`: the usual steps (a whole head at once, then the body) are
-    // a few dozen instructions that the caller's loop can fold into its
-    // match on the step; everything else is one call away.
-    #[inline]
+    // `inline(always)`: the body steps (and the final `End`) are a few
+    // instructions that the caller's loop folds into its match on the step;
+    // the head, whole or not, is one call away (`decode_head`).
+    #[inline(always)]
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
-        match self.state {
-            State::Body { remaining } => return Ok(body_step(&mut self.state, input, remaining)),
+        if let State::Body { remaining } = self.state {
+            return Ok(body_step(&mut self.state, input, remaining));
+        }
+        self.decode_head(input)
+    }
+
+    /// [`decode`](Decoder::decode) before the body: a whole, valid head at
+    /// once (`whole_head`), else the state machine.
+    #[inline(never)]
+    fn decode_head(&mut self, input: &[u8]) -> Result<Step, Error> {
+        if matches!(
+            self.state,
             State::Prefix {
                 value: 0,
-                digits: 0,
-            } => {
-                if let Some(head) = self.whole_head(input) {
-                    self.state = State::Body {
-                        remaining: head.content_length,
-                    };
-                    return Ok(Step::Head(head));
-                }
+                digits: 0
             }
-            _ => {}
+        ) && let Some(head) = self.whole_head(input)
+        {
+            self.state = State::Body {
+                remaining: head.content_length,
+            };
+            return Ok(Step::Head(head));
         }
         self.decode_steps(input)
     }
@@ -570,7 +578,7 @@ impl Decoder {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn body_step(state: &mut State, input: &[u8], remaining: u64) -> Step {
     if remaining == 0 {
         return Step::End;
