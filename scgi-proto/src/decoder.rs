@@ -648,7 +648,12 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     // The previous chunk's NULs, for what crosses into this one.
     let mut prev = 0u64;
     let mut base = 0;
-    while base < len {
+    // The loop over the chunks has no call in it (the `memchr` skip is
+    // outside), so the NUL count stays in a register.
+    while let Some(at) = loop {
+        if base >= len {
+            break None;
+        }
         let nul = match block.get(base..).and_then(<[u8]>::first_chunk) {
             Some(chunk) => {
                 let whole = ChunkNuls::of(chunk);
@@ -663,12 +668,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             }
         };
         if nul == 0 {
-            // No NUL in 64 bytes: a long value (or name, too long to be one
-            // we look for). Jump to the next NUL.
-            let next = memchr::memchr(0, block.get(base + 64..)?)?;
-            base += 64 + next;
-            prev = 0;
-            continue;
+            break Some(base);
         }
         // Bit i: a NUL at i and one at i - 1 (i - 5, i - 15).
         let empty = nul & (nul << 1 | prev >> 63);
@@ -705,6 +705,12 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         }
         prev = nul;
         base += 64;
+    } {
+        // No NUL in 64 bytes: a long value (or name, too long to be one we
+        // look for). Jump to the next NUL.
+        let next = memchr::memchr(0, block.get(at + 64..)?)?;
+        base = at + 64 + next;
+        prev = 0;
     }
     let nuls = nuls.total() + u64::from(tail);
     // Every name has its value; at most `max_headers`.
