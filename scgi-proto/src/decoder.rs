@@ -635,9 +635,22 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         return None;
     }
     let rest = block.strip_prefix(CL)?;
-    // The value is short: a few digits up to its NUL.
-    let digits = rest.iter().position(|&b| b == 0)?;
-    let content_length = parse_content_length(&rest[..digits]).ok()?;
+    // The value is short: one or more digits up to its NUL, read in one
+    // loop. At most 19 of them, so no overflow is possible; a longer
+    // value takes the exact path.
+    let mut content_length = 0u64;
+    let mut digits = 0;
+    loop {
+        let digit = rest.get(digits)?.wrapping_sub(b'0');
+        if digit > 9 || digits == 19 {
+            break;
+        }
+        content_length = content_length * 10 + u64::from(digit);
+        digits += 1;
+    }
+    if digits == 0 || rest.get(digits) != Some(&0) {
+        return None;
+    }
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
