@@ -654,10 +654,11 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
-    // NULs of the whole chunks up to this one.
+    // NULs of the whole chunks up to this one (since the last skip).
     let mut nuls = NulCount::new();
-    // NULs of a short last chunk.
-    let mut tail = 0;
+    // NULs counted outside `nuls`: those of a short last chunk, and those
+    // before a skip.
+    let mut tail = 0u64;
     // The previous chunk's NULs, for what crosses into this one.
     let mut prev = 0u64;
     let mut base = 0;
@@ -676,7 +677,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             None => {
                 // Only the last chunk is short.
                 let nul = mask_at(block, base);
-                tail = nul.count_ones();
+                tail += u64::from(nul.count_ones());
                 nul
             }
         };
@@ -693,7 +694,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             let odd = prefix_xor(nul);
             // The NULs before this chunk: all counted so far less this
             // chunk's, whose parity is the top bit of `odd`.
-            let before = (nuls.total() + u64::from(tail)) ^ (odd >> 63);
+            let before = (nuls.total() + tail) ^ (odd >> 63);
             let odd = odd ^ 0u64.wrapping_sub(before & 1);
             let name_ends = nul & odd;
             if empty & name_ends != 0 {
@@ -721,11 +722,15 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     } {
         // No NUL in 64 bytes: a long value (or name, too long to be one we
         // look for). Jump to the next NUL.
+        // The count so far moves to `tail`, so the vector count is not
+        // live across the call (which would keep it in memory in the loop).
+        tail += nuls.total();
+        nuls = NulCount::new();
         let next = memchr::memchr(0, block.get(at + 64..)?)?;
         base = at + 64 + next;
         prev = 0;
     }
-    let nuls = nuls.total() + u64::from(tail);
+    let nuls = nuls.total() + tail;
     // Every name has its value; at most `max_headers`.
     let count = usize::try_from(nuls / 2).ok()?;
     if !nuls.is_multiple_of(2) || count > config.limits.max_headers || (require_scgi && !scgi) {
