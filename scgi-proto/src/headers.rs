@@ -418,12 +418,20 @@ impl Nuls<'_> {
     /// every later call).
     #[inline]
     fn refill(&mut self) -> Option<()> {
-        let len = self.block.len();
-        self.base = (self.base + 64).min(len);
-        if self.base == len {
-            return None;
-        }
-        self.mask = mask_at(self.block, self.base);
+        let next = self.base + 64;
+        // The usual case, 64 more bytes, first: one bounds check.
+        self.mask = match self.block.get(next..).and_then(<[u8]>::first_chunk::<64>) {
+            Some(chunk) => chunk_mask(chunk),
+            None => {
+                let len = self.block.len();
+                if next >= len {
+                    self.base = len;
+                    return None;
+                }
+                mask_at(self.block, next)
+            }
+        };
+        self.base = next;
         if self.mask != 0 {
             return Some(());
         }
@@ -436,7 +444,7 @@ impl Nuls<'_> {
                 Some(())
             }
             None => {
-                self.base = len;
+                self.base = self.block.len();
                 None
             }
         }
