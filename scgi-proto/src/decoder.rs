@@ -379,21 +379,16 @@ impl Decoder {
     /// appended (the decoder remembers how far it got and does not rescan).
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
-    // `inline(always)`: the body steps (and the final `End`) are a few
-    // instructions that the caller's loop folds into its match on the step;
-    // the head, whole or not, is one call away (`decode_head`).
+    // `inline(always)`: the usual steps (a whole head at once, then the
+    // body and `End`) fold into the caller's loop: the body steps are a few
+    // instructions, a whole head the length prefix read inline and one call
+    // to the lean pass (`validate_fast`); anything else is one call away
+    // (`decode_steps`).
     #[inline(always)]
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
         if let State::Body { remaining } = self.state {
             return Ok(body_step(&mut self.state, input, remaining));
         }
-        self.decode_head(input)
-    }
-
-    /// [`decode`](Decoder::decode) before the body: a whole, valid head at
-    /// once (`whole_head`), else the state machine.
-    #[inline(never)]
-    fn decode_head(&mut self, input: &[u8]) -> Result<Step, Error> {
         if matches!(
             self.state,
             State::Prefix {
