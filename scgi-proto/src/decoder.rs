@@ -287,7 +287,10 @@ pub enum Closed {
     Complete,
 }
 
+// `repr(u8)`: a tag of its own (no niche in `Error`'s), so `decode`'s tests
+// of the state are one compare each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum State {
     /// Reading the netstring length; `digits` bytes of it already seen.
     Prefix {
