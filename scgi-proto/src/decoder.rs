@@ -450,16 +450,7 @@ impl Decoder {
         if input.first() == Some(&b'0') {
             return None;
         }
-        let mut claimed = 0u64;
-        let mut colon = 0;
-        loop {
-            let digit = input.get(colon)?.wrapping_sub(b'0');
-            if digit > 9 || colon == 16 {
-                break;
-            }
-            claimed = claimed * 10 + u64::from(digit);
-            colon += 1;
-        }
+        let (claimed, colon) = leading_digits(input, 16)?;
         if input.get(colon) != Some(&b':') || claimed == 0 {
             return None;
         }
@@ -636,16 +627,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     // The value is short: one or more digits up to its NUL, read in one
     // loop. At most 19 of them, so no overflow is possible; a longer
     // value takes the exact path.
-    let mut content_length = 0u64;
-    let mut digits = 0;
-    loop {
-        let digit = rest.get(digits)?.wrapping_sub(b'0');
-        if digit > 9 || digits == 19 {
-            break;
-        }
-        content_length = content_length * 10 + u64::from(digit);
-        digits += 1;
-    }
+    let (content_length, digits) = leading_digits(rest, 19)?;
     if digits == 0 || rest.get(digits) != Some(&0) {
         return None;
     }
@@ -735,6 +717,23 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         return None;
     }
     Some((count, content_length))
+}
+
+/// The value of the ASCII digits at the front of `bytes`, at most `max` of
+/// them (`max <= 19`, so it cannot overflow), and how many there are; `None`
+/// if `bytes` ends before a byte that is not a digit or the `max`-th digit.
+#[inline(always)]
+fn leading_digits(bytes: &[u8], max: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut n = 0;
+    loop {
+        let digit = bytes.get(n)?.wrapping_sub(b'0');
+        if digit > 9 || n == max {
+            return Some((value, n));
+        }
+        value = value * 10 + u64::from(digit);
+        n += 1;
+    }
 }
 
 /// For each bit set in `x`, bit `i` of the result is the XOR of bits `0..=i`
