@@ -287,7 +287,10 @@ pub enum Closed {
     Complete,
 }
 
+// `repr(u8)`: a tag of its own (no niche in `Error`'s), so `decode`'s tests
+// of the state are one compare each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum State {
     /// Reading the netstring length; `digits` bytes of it already seen.
     Prefix {
@@ -379,25 +382,28 @@ impl Decoder {
     /// appended (the decoder remembers how far it got and does not rescan).
     /// After [`Step::Head`], [`Step::Body`], drop [`Step::consumed`] bytes
     /// and pass the rest. Errors are sticky.
-    // `inline`: the usual steps (a whole head at once, then the body) are
-    // a few dozen instructions that the caller's loop can fold into its
-    // match on the step; everything else is one call away.
-    #[inline]
+    // `inline(always)`: the usual steps (a whole head at once, then the
+    // body and `End`) fold into the caller's loop: the body steps are a few
+    // instructions, a whole head the length prefix read inline and one call
+    // to the lean pass (`validate_fast`); anything else is one call away
+    // (`decode_steps`).
+    #[inline(always)]
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, Error> {
-        match self.state {
-            State::Body { remaining } => return Ok(body_step(&mut self.state, input, remaining)),
+        if let State::Body { remaining } = self.state {
+            return Ok(body_step(&mut self.state, input, remaining));
+        }
+        if matches!(
+            self.state,
             State::Prefix {
                 value: 0,
-                digits: 0,
-            } => {
-                if let Some(head) = self.whole_head(input) {
-                    self.state = State::Body {
-                        remaining: head.content_length,
-                    };
-                    return Ok(Step::Head(head));
-                }
+                digits: 0
             }
-            _ => {}
+        ) && let Some(head) = self.whole_head(input)
+        {
+            self.state = State::Body {
+                remaining: head.content_length,
+            };
+            return Ok(Step::Head(head));
         }
         self.decode_steps(input)
     }
@@ -444,16 +450,7 @@ impl Decoder {
         if input.first() == Some(&b'0') {
             return None;
         }
-        let mut claimed = 0u64;
-        let mut colon = 0;
-        loop {
-            let digit = input.get(colon)?.wrapping_sub(b'0');
-            if digit > 9 || colon == 16 {
-                break;
-            }
-            claimed = claimed * 10 + u64::from(digit);
-            colon += 1;
-        }
+        let (claimed, colon) = leading_digits(input, 16)?;
         if input.get(colon) != Some(&b':') || claimed == 0 {
             return None;
         }
@@ -570,7 +567,7 @@ impl Decoder {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn body_step(state: &mut State, input: &[u8], remaining: u64) -> Step {
     if remaining == 0 {
         return Step::End;
@@ -627,20 +624,30 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         return None;
     }
     let rest = block.strip_prefix(CL)?;
-    // The value is short: a few digits up to its NUL.
-    let digits = rest.iter().position(|&b| b == 0)?;
-    let content_length = parse_content_length(&rest[..digits]).ok()?;
+    // The value is short: one or more digits up to its NUL, read in one
+    // loop. At most 19 of them, so no overflow is possible; a longer
+    // value takes the exact path.
+    let (content_length, digits) = leading_digits(rest, 19)?;
+    if digits == 0 || rest.get(digits) != Some(&0) {
+        return None;
+    }
     let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     let mut scgi = false;
-    // NULs of the whole chunks up to this one.
+    // NULs of the whole chunks up to this one (since the last skip).
     let mut nuls = NulCount::new();
-    // NULs of a short last chunk.
-    let mut tail = 0;
+    // NULs counted outside `nuls`: those of a short last chunk, and those
+    // before a skip.
+    let mut tail = 0u64;
     // The previous chunk's NULs, for what crosses into this one.
     let mut prev = 0u64;
     let mut base = 0;
-    while base < len {
+    // The loop over the chunks has no call in it (the `memchr` skip is
+    // outside), so the NUL count stays in a register.
+    while let Some(at) = loop {
+        if base >= len {
+            break None;
+        }
         let nul = match block.get(base..).and_then(<[u8]>::first_chunk) {
             Some(chunk) => {
                 let whole = ChunkNuls::of(chunk);
@@ -650,17 +657,12 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             None => {
                 // Only the last chunk is short.
                 let nul = mask_at(block, base);
-                tail = nul.count_ones();
+                tail += u64::from(nul.count_ones());
                 nul
             }
         };
         if nul == 0 {
-            // No NUL in 64 bytes: a long value (or name, too long to be one
-            // we look for). Jump to the next NUL.
-            let next = memchr::memchr(0, block.get(base + 64..)?)?;
-            base += 64 + next;
-            prev = 0;
-            continue;
+            break Some(base);
         }
         // Bit i: a NUL at i and one at i - 1 (i - 5, i - 15).
         let empty = nul & (nul << 1 | prev >> 63);
@@ -672,7 +674,7 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
             let odd = prefix_xor(nul);
             // The NULs before this chunk: all counted so far less this
             // chunk's, whose parity is the top bit of `odd`.
-            let before = (nuls.total() + u64::from(tail)) ^ (odd >> 63);
+            let before = (nuls.total() + tail) ^ (odd >> 63);
             let odd = odd ^ 0u64.wrapping_sub(before & 1);
             let name_ends = nul & odd;
             if empty & name_ends != 0 {
@@ -697,14 +699,41 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
         }
         prev = nul;
         base += 64;
+    } {
+        // No NUL in 64 bytes: a long value (or name, too long to be one we
+        // look for). Jump to the next NUL.
+        // The count so far moves to `tail`, so the vector count is not
+        // live across the call (which would keep it in memory in the loop).
+        tail += nuls.total();
+        nuls = NulCount::new();
+        let next = memchr::memchr(0, block.get(at + 64..)?)?;
+        base = at + 64 + next;
+        prev = 0;
     }
-    let nuls = nuls.total() + u64::from(tail);
+    let nuls = nuls.total() + tail;
     // Every name has its value; at most `max_headers`.
     let count = usize::try_from(nuls / 2).ok()?;
     if !nuls.is_multiple_of(2) || count > config.limits.max_headers || (require_scgi && !scgi) {
         return None;
     }
     Some((count, content_length))
+}
+
+/// The value of the ASCII digits at the front of `bytes`, at most `max` of
+/// them (`max <= 19`, so it cannot overflow), and how many there are; `None`
+/// if `bytes` ends before a byte that is not a digit or the `max`-th digit.
+#[inline(always)]
+fn leading_digits(bytes: &[u8], max: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut n = 0;
+    loop {
+        let digit = bytes.get(n)?.wrapping_sub(b'0');
+        if digit > 9 || n == max {
+            return Some((value, n));
+        }
+        value = value * 10 + u64::from(digit);
+        n += 1;
+    }
 }
 
 /// For each bit set in `x`, bit `i` of the result is the XOR of bits `0..=i`

@@ -316,8 +316,10 @@ impl<'a> Iterator for Iter<'a> {
         // headers, so the NULs running out ends the iteration (no count to
         // keep). `?` on the second only guards a view built over other
         // bytes than the decoder saw.
-        let name_end = self.nuls.next()?;
-        let value_end = self.nuls.next()?;
+        let (name_end, value_end) = match self.nuls.pair() {
+            Some(pair) => pair,
+            None => (self.nuls.next()?, self.nuls.next()?),
+        };
         let block = self.nuls.block;
         let header = Header {
             name: &block[self.pos..name_end],
@@ -398,16 +400,38 @@ impl Iterator for Nuls<'_> {
 }
 
 impl Nuls<'_> {
+    /// The next two NULs when the current mask holds both (most headers):
+    /// one test for both instead of one each.
+    #[inline(always)]
+    fn pair(&mut self) -> Option<(usize, usize)> {
+        let mask = self.mask;
+        let rest = NonZeroU64::new(mask & mask.wrapping_sub(1))?;
+        // `mask` has a bit above its lowest: `trailing_zeros` needs no zero
+        // case.
+        let first = self.base + (mask | 1 << 63).trailing_zeros() as usize;
+        let second = self.base + rest.trailing_zeros() as usize;
+        self.mask = rest.get() & (rest.get() - 1);
+        Some((first, second))
+    }
+
     /// Moves to the next 64 bytes holding a NUL; `None` at the end (and on
     /// every later call).
     #[inline]
     fn refill(&mut self) -> Option<()> {
-        let len = self.block.len();
-        self.base = (self.base + 64).min(len);
-        if self.base == len {
-            return None;
-        }
-        self.mask = mask_at(self.block, self.base);
+        let next = self.base + 64;
+        // The usual case, 64 more bytes, first: one bounds check.
+        self.mask = match self.block.get(next..).and_then(<[u8]>::first_chunk::<64>) {
+            Some(chunk) => chunk_mask(chunk),
+            None => {
+                let len = self.block.len();
+                if next >= len {
+                    self.base = len;
+                    return None;
+                }
+                mask_at(self.block, next)
+            }
+        };
+        self.base = next;
         if self.mask != 0 {
             return Some(());
         }
@@ -420,7 +444,7 @@ impl Nuls<'_> {
                 Some(())
             }
             None => {
-                self.base = len;
+                self.base = self.block.len();
                 None
             }
         }
