@@ -32,6 +32,8 @@
 # summarises a kept results file again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+. bench/common.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-1 8 64 512}
@@ -49,14 +51,7 @@ tmp=$(mktemp -d)
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    stop_pids "${pids[@]}"
     # python-scgi's preforked children, if any outlived their parent.
     pkill -KILL -f "peer_scgi.py .*$tmp" 2>/dev/null || true
     if [ "${KEEP:-0}" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
