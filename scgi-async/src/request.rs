@@ -85,8 +85,9 @@ pub struct Request<R: Runtime> {
     /// `None` once upgraded or finished.
     /// Boxed: the request moves from task to handler and back several
     /// times, and a boxed `Conn` (about 850 bytes with the response
-    /// buffer) is not copied each time (measured: scgi-tokio's user time a
-    /// request, bench/capacity.sh).
+    /// buffer) is not copied each time (measured with bench/usertime.sh
+    /// and bench/icount.sh: BENCHMARKS.md, "Per-request cost: copies
+    /// cut").
     conn: Option<Box<Conn<R>>>,
     /// The header netstring at `..head.wire_len()`, then bytes read with it.
     buf: BytesMut,

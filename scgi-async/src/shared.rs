@@ -59,8 +59,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// [`Config::access_log`].
     access_log: AtomicBool,
-    /// `READY=1` went to systemd: `STOPPING=1` follows when stopping.
-    ready: AtomicBool,
+    /// `READY=1` and `STOPPING=1` to systemd.
+    #[cfg(unix)]
+    readiness: scgi_net::systemd::Readiness,
     stopping: AtomicBool,
     /// The shutdown deadline passed: connections give up.
     forced: AtomicBool,
@@ -72,7 +73,8 @@ impl Shared {
         Shared {
             counters: Counters::new(),
             access_log: AtomicBool::new(config.access_log),
-            ready: AtomicBool::new(false),
+            #[cfg(unix)]
+            readiness: scgi_net::systemd::Readiness::new(),
             stopping: AtomicBool::new(false),
             forced: AtomicBool::new(false),
             state: Mutex::new(State {
@@ -103,9 +105,8 @@ impl Shared {
 
     /// The server serves: tell systemd (`READY=1`, if it asked).
     pub(crate) fn serving(&self) {
-        self.ready.store(true, Ordering::Release);
         #[cfg(unix)]
-        scgi_net::systemd::notify_ready(module_path!());
+        self.readiness.serving(module_path!());
     }
 
     /// Whether to log an access line per request.
@@ -189,12 +190,8 @@ impl Shared {
             st.on_change.wake_all();
         }
         log::info!("shutting down: no new connections");
-        // Only a server that said it was ready says it stops: a server
-        // dropped unused must not put the service into its stop.
         #[cfg(unix)]
-        if self.ready.swap(false, Ordering::AcqRel) {
-            scgi_net::systemd::notify_stopping(module_path!());
-        }
+        self.readiness.stopping(module_path!());
     }
 
     pub(crate) fn set_accepting(&self, on: bool) {

@@ -27,8 +27,9 @@ use scgi_proto::server::{Config, Counters, Outcome, Stats, deadline_after};
 pub(crate) struct Inner {
     /// What the server is doing (see [`Stats`]).
     pub(crate) counters: Counters,
-    /// `READY=1` went to systemd: `STOPPING=1` follows when stopping.
-    ready: AtomicBool,
+    /// `READY=1` and `STOPPING=1` to systemd.
+    #[cfg(unix)]
+    readiness: scgi_net::systemd::Readiness,
     stop: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
@@ -70,9 +71,8 @@ impl Inner {
 
     /// The server serves: tell systemd (`READY=1`, if it asked).
     fn serving(&self) {
-        self.ready.store(true, Ordering::SeqCst);
         #[cfg(unix)]
-        scgi_net::systemd::notify_ready(module_path!());
+        self.readiness.serving(module_path!());
     }
 
     /// Waits for a free connection slot; `None` once shutdown starts.
@@ -162,12 +162,8 @@ impl Inner {
             st.accepting.then(|| st.wake.clone()).flatten()
         };
         log::info!("shutting down: no new connections");
-        // Only a server that said it was ready says it stops: a server
-        // dropped unused must not put the service into its stop.
         #[cfg(unix)]
-        if self.ready.swap(false, Ordering::SeqCst) {
-            scgi_net::systemd::notify_stopping(module_path!());
-        }
+        self.readiness.stopping(module_path!());
         // The acceptor may be blocked in accept(2), which std cannot
         // interrupt: a connection of our own wakes it, and it then sees the
         // stop flag. That connection sends nothing and is closed quietly.
@@ -478,7 +474,8 @@ impl Server {
         let config = Config::default();
         let inner = Arc::new(Inner {
             counters: Counters::new(),
-            ready: AtomicBool::new(false),
+            #[cfg(unix)]
+            readiness: scgi_net::systemd::Readiness::new(),
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,

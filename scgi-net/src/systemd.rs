@@ -20,10 +20,12 @@
 //!
 //! With `Type=notify` in the `.service` unit, the servers tell systemd when
 //! they serve (`READY=1`) and when they start stopping (`STOPPING=1`)
-//! through [`notify_ready`] and [`notify_stopping`]; without
-//! `NOTIFY_SOCKET` in the environment these do nothing.
+//! through [`notify_ready`] and [`notify_stopping`], paired by a
+//! [`Readiness`]; without `NOTIFY_SOCKET` in the environment these do
+//! nothing.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::Listener;
@@ -207,6 +209,40 @@ pub fn notify_ready(log_target: &'static str) {
 /// starts.
 pub fn notify_stopping(log_target: &'static str) {
     notify(&[sd_notify::NotifyState::Stopping], log_target);
+}
+
+/// One server's side of the notifications: [`serving`](Readiness::serving)
+/// sends `READY=1`, and [`stopping`](Readiness::stopping) sends
+/// `STOPPING=1` once, and only after `READY=1`: a server dropped without
+/// ever serving must not put the service into its stop. Every runtime
+/// crate's server holds one.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    ready: AtomicBool,
+}
+
+impl Readiness {
+    /// Not ready yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        Readiness {
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The server serves: [`notify_ready`].
+    pub fn serving(&self, log_target: &'static str) {
+        self.ready.store(true, Ordering::Release);
+        notify_ready(log_target);
+    }
+
+    /// A graceful stop starts: [`notify_stopping`], if the server said it
+    /// was ready and has not said it stops yet.
+    pub fn stopping(&self, log_target: &'static str) {
+        if self.ready.swap(false, Ordering::AcqRel) {
+            notify_stopping(log_target);
+        }
+    }
 }
 
 fn notify(state: &[sd_notify::NotifyState<'_>], log_target: &'static str) {

@@ -39,7 +39,7 @@ impl Runtime for Tokio {
             // Boxed: tokio moves a spawned future by value into its task
             // and through its stages, and a connection's is about 5 KiB;
             // one allocation costs less than those copies (BENCHMARKS.md,
-            // "Straight at the backend").
+            // "Per-request cost: copies cut").
             Ok(runtime) => drop(runtime.spawn(Box::pin(task))),
             Err(_) => {
                 log::debug!("a request was dropped outside a tokio runtime; closing it unfinished")
