@@ -43,10 +43,14 @@ for round in $(seq "$ROUNDS"); do
         sleep 0.3
         # shellcheck disable=SC2086
         ok=$(timeout 60 "$SCGI" bench "unix:$sock" -c "$CONNECTIONS" -z "$DURATION" --json \
-            ${BENCH_ARGS:-} 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])')
+            ${BENCH_ARGS:-} 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])') || ok=0
         kill -INT "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         pid=""
+        if [ "${ok:-0}" = 0 ]; then
+            echo "round $round $label: no request answered (did the backend start?)" >&2
+            continue
+        fi
         samples=$(perf report -i "$tmp/perf.data" --stats 2>/dev/null | awk '/SAMPLE events:/ { print $3; exit }')
         echo "$label $ok $samples" | tee -a "$tmp/runs" |
             awk '{ printf "round '"$round"' %-12s %8d requests %6.2f us user/request\n", $1, $2, $3 * 100 / $2 }'
