@@ -20,6 +20,25 @@ mapfile -t crates < <(bash .ci/publishable.sh)
 [ "${#crates[@]}" -gt 0 ] || { echo "error: no publishable crate found" >&2; exit 1; }
 echo "publishable: ${crates[*]}"
 
+# cargo verifies each package against the others through a local registry
+# in target/package/tmp-registry, and unpacks those packages into
+# $CARGO_HOME/registry/src/-<hash of that path>/NAME-VERSION. It never
+# unpacks one again while that directory exists, and our versions do not
+# change between commits: a checkout at a path used before (CI reuses its
+# path) would build against an earlier commit's scgi-net and fail, or pass
+# when it should not. So those unpacked copies of our crates, and the local
+# registry, go first. Nothing else lives in a `-<hash>` directory: those
+# are cargo's unnamed local registries. cargo takes a registry crate's
+# build for current by its version alone, so our crates' dev builds go too
+# (the workspace's own, too: cargo clean -p goes by name; they rebuild in
+# seconds).
+src="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+for c in "${crates[@]}"; do
+    rm -rf "$src"/-*/"$c"-[0-9]*
+done
+rm -rf target/package/tmp-registry
+cargo clean --locked --profile dev "${crates[@]/#/-p}"
+
 # `warning: ignoring test ...` for each test and bench is expected: the
 # packages leave tests/ and benches/ out (see `include` in Cargo.toml).
 cargo package --locked "${crates[@]/#/-p}" "$@"
