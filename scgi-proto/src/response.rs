@@ -51,22 +51,16 @@ impl Put for alloc::vec::Vec<u8> {
 }
 
 /// `Status: <status> <reason>` CRLF; `status` and `reason` checked by
-/// [`check_status`].
+/// [`check_status`], so `status` has three digits.
 fn put_status_line(out: &mut impl Put, status: u16, reason: &str) {
-    let mut digits = [0u8; 5];
-    let mut i = digits.len();
-    let mut n = status;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put(b"Status: ");
-    out.put(&digits[i..]);
-    out.put(b" ");
+    debug_assert!(valid_status(status));
+    // One piece up to the reason: each `put` into a `Vec` is a capacity
+    // check and a copy of its own.
+    let mut line = *b"Status: 000 ";
+    line[8] = b'0' + (status / 100 % 10) as u8;
+    line[9] = b'0' + (status / 10 % 10) as u8;
+    line[10] = b'0' + (status % 10) as u8;
+    out.put(&line);
     out.put(reason.as_bytes());
     out.put(b"\r\n");
 }
@@ -124,8 +118,20 @@ const fn is_tchar(b: u8) -> bool {
     ) || b.is_ascii_alphanumeric()
 }
 
+/// [`is_tchar`] for every byte: one load a byte instead of a chain of
+/// comparisons (a header name is checked on every response).
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_tchar(b as u8);
+        b += 1;
+    }
+    table
+};
+
 pub(crate) fn valid_response_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+    !name.is_empty() && name.iter().all(|&b| TCHAR[usize::from(b)])
 }
 
 /// A field value as RFC 9110 (5.5) and `http::HeaderValue` allow it: HTAB,
