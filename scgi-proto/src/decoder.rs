@@ -1,5 +1,7 @@
 //! The request decoder: a sans-IO state machine over byte slices.
 
+use core::num::NonZeroUsize;
+
 use crate::error::Error;
 use crate::headers::{ChunkNuls, Headers, NulCount, Nuls, mask_at};
 
@@ -405,17 +407,25 @@ impl Decoder {
             };
             return Ok(Step::Head(head));
         }
-        self.decode_steps(input)
+        // By value, and the new state back: the decoder's address passed
+        // out of line would keep it in memory in the caller's loop, where
+        // otherwise its fields stay in registers (and a configuration known
+        // there, such as the default, has its checks folded away).
+        let (state, result) = Decoder::decode_steps(self.config, self.state, input);
+        self.state = state;
+        result
     }
 
-    /// [`decode`](Decoder::decode) through the state machine.
+    /// [`decode`](Decoder::decode) through the state machine: the new
+    /// state and the step.
     #[inline(never)]
-    fn decode_steps(&mut self, input: &[u8]) -> Result<Step, Error> {
-        let result = self.step(input);
+    fn decode_steps(config: Config, state: State, input: &[u8]) -> (State, Result<Step, Error>) {
+        let mut decoder = Decoder { config, state };
+        let result = decoder.step(input);
         if let Err(e) = result {
-            self.state = State::Failed(e);
+            decoder.state = State::Failed(e);
         }
-        result
+        (decoder.state, result)
     }
 
     /// Tells the decoder the peer closed its sending side. Returns what that
@@ -468,7 +478,12 @@ impl Decoder {
         {
             return None;
         }
-        let (count, content_length) = validate_fast(input.get(start..end)?, &self.config)?;
+        let (count, content_length) = validate_fast(
+            input.get(start..end)?,
+            policy.scgi == ScgiHeader::Require,
+            limits.max_headers,
+        )?;
+        let count = count.get();
         if limits.max_body.is_some_and(|limit| content_length > limit) {
             return None;
         }
@@ -599,9 +614,13 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
     let policy = &config.policy;
     if policy.content_length == ContentLengthPosition::First
         && policy.duplicates != Duplicates::Reject
-        && let Some(valid) = validate_fast(block, config)
+        && let Some((count, content_length)) = validate_fast(
+            block,
+            policy.scgi == ScgiHeader::Require,
+            config.limits.max_headers,
+        )
     {
-        return Ok(valid);
+        return Ok((count.get(), content_length));
     }
     validate_exact(block, config)
 }
@@ -617,8 +636,18 @@ fn validate(block: &[u8], config: &Config) -> Result<(usize, u64), Error> {
 /// does it tell name ends from value ends (a prefix XOR over the mask: the
 /// odd NULs end names) and compare bytes. The NULs' count gives the header
 /// count.
+///
+/// The configuration comes as the two values it needs, not a reference,
+/// and the count as `NonZeroUsize` (a valid block has `CONTENT_LENGTH`), so
+/// the result comes back in two registers: a reference to the caller's
+/// decoder, or a result through memory, would keep the decoder in memory
+/// in the caller's loop.
 #[inline(never)]
-fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
+fn validate_fast(
+    block: &[u8],
+    require_scgi: bool,
+    max_headers: usize,
+) -> Option<(NonZeroUsize, u64)> {
     const CL: &[u8] = b"CONTENT_LENGTH\0";
     if block.last() != Some(&0) {
         return None;
@@ -631,7 +660,6 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     if digits == 0 || rest.get(digits) != Some(&0) {
         return None;
     }
-    let require_scgi = config.policy.scgi == ScgiHeader::Require;
     let len = block.len();
     // Bit 0: an `SCGI` header seen; bit 1: one with a value other than
     // `1` (tested after the loop, so `require_scgi` is not live in it).
@@ -718,8 +746,8 @@ fn validate_fast(block: &[u8], config: &Config) -> Option<(usize, u64)> {
     }
     let nuls = nuls.total() + tail;
     // Every name has its value; at most `max_headers`.
-    let count = usize::try_from(nuls / 2).ok()?;
-    if !nuls.is_multiple_of(2) || count > config.limits.max_headers || (require_scgi && scgi != 1) {
+    let count = NonZeroUsize::new(usize::try_from(nuls / 2).ok()?)?;
+    if !nuls.is_multiple_of(2) || count.get() > max_headers || (require_scgi && scgi != 1) {
         return None;
     }
     Some((count, content_length))
@@ -938,7 +966,12 @@ mod tests {
             let config = Config::default().with_policy(policy).with_limits(limits);
             let exact = validate_exact(block, &config);
             assert_eq!(
-                validate_fast(block, &config),
+                validate_fast(
+                    block,
+                    config.policy.scgi == ScgiHeader::Require,
+                    config.limits.max_headers
+                )
+                .map(|(count, content_length)| (count.get(), content_length)),
                 exact.ok(),
                 "{:?}",
                 block.escape_ascii()
