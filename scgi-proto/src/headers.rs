@@ -419,8 +419,11 @@ impl Nuls<'_> {
     #[inline]
     fn refill(&mut self) -> Option<()> {
         let next = self.base + 64;
-        // The usual case, 64 more bytes, first: one bounds check.
-        self.mask = match self.block.get(next..).and_then(<[u8]>::first_chunk::<64>) {
+        // The usual case, 64 more bytes, first: `get` of the 64-byte range
+        // is two compare-and-branches (start <= end, end <= length), where
+        // `get(next..)` then `first_chunk` was eight instructions.
+        let chunk = self.block.get(next..next.wrapping_add(64));
+        self.mask = match chunk.and_then(|c| <&[u8; 64]>::try_from(c).ok()) {
             Some(chunk) => chunk_mask(chunk),
             None => {
                 let len = self.block.len();
