@@ -460,7 +460,7 @@ impl Decoder {
         if input.first() == Some(&b'0') {
             return None;
         }
-        let (claimed, colon) = leading_digits(input, 16)?;
+        let (claimed, colon) = prefix_digits(input)?;
         if input.get(colon) != Some(&b':') || claimed == 0 {
             return None;
         }
@@ -770,6 +770,38 @@ fn leading_digits(bytes: &[u8], max: usize) -> Option<(u64, usize)> {
     }
 }
 
+/// [`leading_digits`]`(input, 16)`, eight bytes at a time when the first
+/// eight hold a byte that is not a digit (a length prefix below 10 000 000
+/// and its colon): the digits found and combined with integer arithmetic,
+/// about 25 instructions where the loop takes about 14 per byte.
+#[inline(always)]
+fn prefix_digits(input: &[u8]) -> Option<(u64, usize)> {
+    const LOW: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    if let Some(word) = input.first_chunk::<8>() {
+        // A digit becomes its value (0-9), any other byte a value with a
+        // high nibble, or a low nibble above 9 (which carries into bit 4
+        // when 6 is added; no carry leaves its byte).
+        let t = u64::from_le_bytes(*word) ^ 0x3030_3030_3030_3030;
+        let other = (t & !LOW) | ((t & LOW) + 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010;
+        if let Some(other) = core::num::NonZeroU64::new(other) {
+            // The first byte that is not a digit; the digits before it.
+            let n = other.trailing_zeros() as usize / 8;
+            if n == 0 {
+                return Some((0, 0));
+            }
+            // The `n` digits (the first is the most significant) moved to
+            // the top bytes, zeros below them; then pairs, fours and
+            // eights of digits combined.
+            let d = (t & LOW) << (64 - 8 * n);
+            let d = (d * 10 + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+            let d = (d * 100 + (d >> 16)) & 0x0000_ffff_0000_ffff;
+            let d = (d * 10_000 + (d >> 32)) & 0xffff_ffff;
+            return Some((d, n));
+        }
+    }
+    leading_digits(input, 16)
+}
+
 /// For each bit set in `x`, bit `i` of the result is the XOR of bits `0..=i`
 /// of `x`.
 #[inline(always)]
@@ -883,8 +915,37 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 #[cfg(test)]
 mod tests {
     use super::{
-        Config, Duplicates, Limits, Policy, ScgiHeader, validate, validate_exact, validate_fast,
+        Config, Duplicates, Limits, Policy, ScgiHeader, leading_digits, prefix_digits, validate,
+        validate_exact, validate_fast,
     };
+
+    /// The eight-byte length prefix parse agrees with the loop, on inputs
+    /// of every length up to 12 of digits and the bytes around them.
+    #[test]
+    fn prefix_digits_agrees_with_the_loop() {
+        const BYTES: &[u8] = b"0123456789:/,\0\x7f\x80\xb0\xb9\xff";
+        let mut rng = Rng(0x853c_49e6_748f_ea9b);
+        let mut input = [0u8; 12];
+        for _ in 0..200_000 {
+            let len = rng.below(13);
+            // Mostly digits, so that every count of them comes up.
+            let digits = rng.below(len + 1);
+            for (i, b) in input[..len].iter_mut().enumerate() {
+                *b = if i < digits {
+                    b'0' + rng.below(10) as u8
+                } else {
+                    BYTES[rng.below(BYTES.len())]
+                };
+            }
+            let input = &input[..len];
+            assert_eq!(
+                prefix_digits(input),
+                leading_digits(input, 16),
+                "{:?}",
+                input.escape_ascii()
+            );
+        }
+    }
 
     /// xorshift64: deterministic, no dependency.
     struct Rng(u64);
