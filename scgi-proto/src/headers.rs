@@ -321,9 +321,12 @@ impl<'a> Iterator for Iter<'a> {
             None => (self.nuls.next()?, self.nuls.next()?),
         };
         let block = self.nuls.block;
+        // The value first, from its name's NUL: then the name's end is
+        // known to be in the block, and three bounds checks remain of four.
+        let value = &block[name_end..value_end][1..];
         let header = Header {
             name: &block[self.pos..name_end],
-            value: &block[name_end + 1..value_end],
+            value,
         };
         self.pos = value_end + 1;
         Some(header)
