@@ -321,9 +321,12 @@ impl<'a> Iterator for Iter<'a> {
             None => (self.nuls.next()?, self.nuls.next()?),
         };
         let block = self.nuls.block;
+        // The value first, from its name's NUL: then the name's end is
+        // known to be in the block, and three bounds checks remain of four.
+        let value = &block[name_end..value_end][1..];
         let header = Header {
             name: &block[self.pos..name_end],
-            value: &block[name_end + 1..value_end],
+            value,
         };
         self.pos = value_end + 1;
         Some(header)
@@ -419,8 +422,11 @@ impl Nuls<'_> {
     #[inline]
     fn refill(&mut self) -> Option<()> {
         let next = self.base + 64;
-        // The usual case, 64 more bytes, first: one bounds check.
-        self.mask = match self.block.get(next..).and_then(<[u8]>::first_chunk::<64>) {
+        // The usual case, 64 more bytes, first: `get` of the 64-byte range
+        // is two compare-and-branches (start <= end, end <= length), where
+        // `get(next..)` then `first_chunk` was eight instructions.
+        let chunk = self.block.get(next..next.wrapping_add(64));
+        self.mask = match chunk.and_then(|c| <&[u8; 64]>::try_from(c).ok()) {
             Some(chunk) => chunk_mask(chunk),
             None => {
                 let len = self.block.len();
