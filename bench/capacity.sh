@@ -111,27 +111,6 @@ for key in "${!addr[@]}"; do
 done
 log "$(echo "${!addr[@]}" | wc -w) backends up; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cpu_ticks() { # pid -> utime + stime of it and its descendants, in clock ticks
-    python3 - "$1" <<'PY'
-import os, sys
-def ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-    except OSError:
-        return 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                total += sum(ticks(int(c)) for c in f.read().split())
-        except OSError:
-            pass
-    return total
-print(ticks(int(sys.argv[1])))
-PY
-}
-
 results="$tmp/results.tsv"
 echo -e "round\tworkload\tconnections\tbackend\ttransport\trequests\treq_s\tp50_ms\tp99_ms\terrors\tnon_2xx\tcpu_s" >"$results"
 for round in $(seq "$ROUNDS"); do

@@ -13,3 +13,54 @@ stop_pids() {
     done
     for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
+
+# The CPU time (user + system) of process $1, its threads and its
+# descendants (a preforking server's children), in clock ticks; 0 once it
+# is gone.
+cpu_ticks() {
+    python3 - "$1" <<'PY'
+import os, sys
+def ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    except OSError:
+        return 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(ticks(int(c)) for c in f.read().split())
+        except OSError:
+            pass
+    return total
+print(ticks(int(sys.argv[1])))
+PY
+}
+
+# Waits, for at most 5 s, until something listens at $1 (unix:PATH or
+# 127.0.0.1:PORT); then succeeds, else fails.
+wait_listening() {
+    local _
+    for _ in $(seq 100); do
+        case "$1" in
+            unix:*) [ -S "${1#unix:}" ] && return 0 ;;
+            *) (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return 0 ;;
+        esac
+        sleep 0.05
+    done
+    return 1
+}
+
+# Loads the backend at $1 with `scgi bench` ($SCGI) for $DURATION at
+# $CONNECTIONS connections (and $BENCH_ARGS) and prints the requests
+# answered: 0 when none was, or the load failed.
+load_ok() {
+    local json
+    # `scgi bench` exits non-zero when a request failed; its JSON still
+    # counts the answered ones.
+    # shellcheck disable=SC2086
+    json=$(timeout 120 "$SCGI" bench "$1" -c "$CONNECTIONS" -z "$DURATION" --json \
+        ${BENCH_ARGS:-} 2>/dev/null) || true
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])' <<<"$json" 2>/dev/null || echo 0
+}

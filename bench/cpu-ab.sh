@@ -35,10 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ -n "${PORT:-}" ]; then addr=127.0.0.1:$PORT; else addr=unix:$tmp/backend.sock; fi
-ready() {
-    if [ -n "${PORT:-}" ]; then (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; else [ -S "$tmp/backend.sock" ]; fi
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || true; }
 for round in $(seq "$ROUNDS"); do
     for spec in "$@"; do
         label=${spec%%=*}
@@ -49,17 +45,16 @@ for round in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2086
         ${cmd//\{\}/$addr} >/dev/null 2>&1 &
         pid=$!
-        for _ in $(seq 100); do ready && break; sleep 0.05; done
+        wait_listening "$addr" || true
         sleep 0.3
         before=$(cpu_ticks "$pid")
-        # shellcheck disable=SC2086
-        ok=$(timeout 120 "$SCGI" bench "$addr" -c "$CONNECTIONS" -z "$DURATION" --json \
-            ${BENCH_ARGS:-} 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])') || ok=0
+        ok=$(load_ok "$addr")
         after=$(cpu_ticks "$pid")
         stop_pids "$pid"
         pid=""
-        if [ "${ok:-0}" = 0 ] || [ -z "$before" ] || [ -z "$after" ]; then
-            echo "round $round $label: no request answered (did the backend start?)" >&2
+        # A backend gone before the load ended reads 0 ticks after it.
+        if [ "$ok" = 0 ] || [ "$after" -le "$before" ]; then
+            echo "round $round $label: no request answered, or the backend died (did it start?)" >&2
             continue
         fi
         echo "$round $label $ok $((after - before))" | tee -a "$tmp/runs"

@@ -4,7 +4,9 @@
 # valgrind twice, serving N1 and then N2 requests of `scgi bench` over a
 # Unix socket, and prints (I(N2) - I(N1)) / (N2 - N1), which cancels the
 # start-up and shutdown cost. The backend must take its address as its
-# first argument and stop on SIGTERM (every example does).
+# first argument and stop on SIGTERM (every example does). The work is
+# bench/icount_split.py's with one backend (given two, it also says where
+# the instructions go).
 #
 # Usage: bash bench/icount.sh BACKEND_BINARY [SCGI_BINARY]
 #        ARGS="async-std" BENCH_ARGS="-d @body" bash bench/icount.sh ...
@@ -14,25 +16,7 @@
 # (more arguments for the backend, after its address), BENCH_ARGS (more
 # options for `scgi bench`, e.g. a body).
 set -euo pipefail
+[ "$#" -ge 1 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
 bin=$1
-scgi=${2:-target/release/scgi}
-N1=${N1:-1000}
-N2=${N2:-4000}
-CONNECTIONS=${CONNECTIONS:-4}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-run() { # requests -> total instructions
-    local sock="$tmp/backend.sock" out="$tmp/callgrind.out"
-    rm -f "$sock" "$out"
-    timeout 600 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "unix:$sock" ${ARGS:-} >/dev/null 2>&1 &
-    local pid=$!
-    for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
-    timeout 300 "$scgi" bench "unix:$sock" -c "$CONNECTIONS" -t 1 -n "$1" --no-progress ${BENCH_ARGS:-} >/dev/null
-    kill -TERM "$pid"
-    wait "$pid" || true
-    awk '/^(summary|totals):/ { print $2; exit }' "$out"
-}
-a=$(run "$N1")
-b=$(run "$N2")
-echo "$(basename "$bin"): $(( (b - a) / (N2 - N1) )) instructions/request ($a at $N1, $b at $N2)"
+SCGI=${2:-target/release/scgi} exec python3 "$(dirname "$0")/icount_split.py" \
+    "$(basename "$bin")=$bin {} ${ARGS:-}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Where a backend's instructions per request go, against another backend
-(its floor), by category: the lifecycle driver, request decoding, the
-response head, the allocator, copies, the runtime, system call wrappers.
+"""A backend's instructions per request, counted by callgrind; given two
+backends, where the first one's go against the second's (its floor), by
+category: the lifecycle driver, request decoding, the response head, the
+allocator, copies, the runtime, system call wrappers.
 
 Runs each backend under callgrind twice, serving N1 and then N2 requests
 of `scgi bench` over a Unix socket (as bench/icount.sh does), and divides
@@ -11,11 +12,12 @@ works beside other jobs; callgrind counts each byte `rep movsb`/`rep
 stosb` moves as an instruction, so copies and fills weigh more here than
 in time (bench/usertime.sh measures time).
 
-Usage: bench/icount_split.py "LABEL=BINARY ARGS..." "LABEL=BINARY ARGS..."
+Usage: bench/icount_split.py "LABEL=BINARY ARGS..." ["LABEL=BINARY ARGS..."]
 e.g.   bench/icount_split.py "scgi-tokio=target/lean/bench-backend {} tokio" \\
            "floor=target/lean/bench-minimal {} tokio"
-`{}` in ARGS is replaced by the backend's address (unix:PATH). The first
-backend is compared with the second. Settings (environment): N1 (1000),
+`{}` in ARGS is replaced by the backend's address (unix:PATH). With one
+backend, prints its instructions per request (bench/icount.sh is this);
+with two, compares the first with the second. Settings (environment): N1 (1000),
 N2 (4000), CONNECTIONS (4), SCGI (target/lean/scgi), BENCH_ARGS (more
 `scgi bench` options), TOP (12: the largest single functions listed).
 Needs valgrind (callgrind_annotate comes with it).
@@ -94,43 +96,59 @@ def run(tmp, command, requests):
             stdout=subprocess.DEVNULL, check=True, timeout=300)
     finally:
         backend.send_signal(signal.SIGTERM)
-        backend.wait(timeout=120)
+        try:
+            backend.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            backend.kill()
+            backend.wait()
     text = subprocess.run(
         ["callgrind_annotate", "--inclusive=no", "--threshold=100", out],
         capture_output=True, text=True, check=True).stdout
     counts = collections.Counter()
+    total = None
     for line in text.splitlines():
         m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*)$", line)
-        if not m or m.group(2).startswith("PROGRAM TOTALS"):
+        if not m:
+            continue
+        if m.group(2).startswith("PROGRAM TOTALS"):
+            total = int(m.group(1).replace(",", ""))
             continue
         # "file:function [object]": keep the function.
         where = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2))
         function = where.split(":", 1)[1] if ":" in where.split(" ")[0] else where
         counts[function.strip()] += int(m.group(1).replace(",", ""))
-    return counts
+    if total is None:
+        sys.exit(f"callgrind_annotate printed no total for {argv[0]}")
+    return counts, total
 
 
-def per_request(tmp, command):
-    a, b = run(tmp, command, N1), run(tmp, command, N2)
-    return {f: (b[f] - a.get(f, 0)) / (N2 - N1) for f in set(a) | set(b)}
+def per_request(tmp, label, command):
+    """Instructions per request by function, and the total's line."""
+    (a, total_a), (b, total_b) = run(tmp, command, N1), run(tmp, command, N2)
+    summary = (f"{label}: {(total_b - total_a) // (N2 - N1)} instructions/request "
+               f"({total_a} at {N1}, {total_b} at {N2})")
+    return {f: (b[f] - a.get(f, 0)) / (N2 - N1) for f in set(a) | set(b)}, summary
 
 
 def main():
-    if len(sys.argv) != 3 or any("=" not in s for s in sys.argv[1:]):
+    if len(sys.argv) not in (2, 3) or any("=" not in s for s in sys.argv[1:]):
         sys.exit(__doc__)
     labels, profiles = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in sys.argv[1:]:
             label, command = spec.split("=", 1)
             labels.append(label)
-            profiles.append(per_request(tmp, command))
+            profile, summary = per_request(tmp, label, command)
+            print(summary, flush=True)
+            profiles.append(profile)
+    if len(profiles) == 1:
+        return
+    print()
     ours, floor = profiles
     by = [collections.Counter(), collections.Counter()]
     for i, profile in enumerate(profiles):
         for function, n in profile.items():
             by[i][category(function)] += n
-    print(f"instructions per request: {labels[0]} {sum(ours.values()):.0f}, "
-          f"{labels[1]} {sum(floor.values()):.0f}\n")
     print(f"| category | {labels[0]} | {labels[1]} | difference |")
     print("|---|---|---|---|")
     for c in sorted(set(by[0]) | set(by[1]), key=lambda c: by[1][c] - by[0][c]):

@@ -17,6 +17,9 @@
 # SCGI (target/lean/scgi), BENCH_ARGS (more `scgi bench` options, e.g.
 # "-d @body"). Needs perf (Debian's linux-perf).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+. bench/common.sh
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-16}
 DURATION=${DURATION:-3s}
@@ -39,15 +42,13 @@ for round in $(seq "$ROUNDS"); do
         timeout 120 perf record -q -e cpu-clock:u -F 10000 -o "$tmp/perf.data" \
             ${cmd//\{\}/unix:$sock} >/dev/null 2>&1 &
         pid=$!
-        for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+        wait_listening "unix:$sock" || true
         sleep 0.3
-        # shellcheck disable=SC2086
-        ok=$(timeout 60 "$SCGI" bench "unix:$sock" -c "$CONNECTIONS" -z "$DURATION" --json \
-            ${BENCH_ARGS:-} 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])') || ok=0
+        ok=$(load_ok "unix:$sock")
         kill -INT "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         pid=""
-        if [ "${ok:-0}" = 0 ]; then
+        if [ "$ok" = 0 ]; then
             echo "round $round $label: no request answered (did the backend start?)" >&2
             continue
         fi
