@@ -37,7 +37,8 @@ impl Runtime for Tokio {
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         match tokio::runtime::Handle::try_current() {
             // Boxed: tokio moves a spawned future by value into its task
-            // and through its stages, and a connection's is about 5 KiB;
+            // and through its stages, and a connection's is 3-5 KiB with
+            // the handlers measured (bench-backend, the hello example);
             // one allocation costs less than those copies (BENCHMARKS.md,
             // "Per-request cost: copies cut").
             Ok(runtime) => drop(runtime.spawn(Box::pin(task))),

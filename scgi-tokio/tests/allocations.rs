@@ -157,7 +157,7 @@ fn per_request() -> f64 {
 /// A connection costs tokio three allocations (the task; the socket's
 /// reactor registration; one when that is released) and ours three: the
 /// connection's future, boxed before it is spawned (tokio moves a spawned
-/// future by value several times, and this one is about 5 KiB), the
+/// future by value several times, and a connection's is 3-5 KiB), the
 /// connection's state, boxed so that the request moving from the
 /// connection's task to its handler and back does not copy it, and the
 /// 4 KiB read buffer. Both boxes were measured faster than the copies they
