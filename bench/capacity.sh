@@ -28,7 +28,8 @@
 # ("1 8 64 512"), TRANSPORTS ("tcp unix"), WORKLOADS ("get post"),
 # BACKENDS (all of the above), POST_BYTES (4096), PORT (first TCP port,
 # 24200), RESULTS (a path: keep the raw results there), KEEP (1: keep
-# the temp dir: the backends' logs). `python3 bench/capacity.py FILE`
+# the temp dir: the backends' logs), BACKEND_CPUS and CLIENT_CPUS (pin
+# the backends and the load generator to separate CPUs: bench/common.sh). `python3 bench/capacity.py FILE`
 # summarises a kept results file again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +95,7 @@ for b in $BACKENDS; do
     for t in $TRANSPORTS; do
         if [ "$t" = tcp ]; then a="127.0.0.1:$port"; port=$((port + 1)); else a="unix:$tmp/$b.sock"; fi
         # shellcheck disable=SC2046
-        $(command_of "$b" "$a") >"$tmp/$b-$t.log" 2>&1 &
+        "${backend_pin[@]}" $(command_of "$b" "$a") >"$tmp/$b-$t.log" 2>&1 &
         pids+=($!)
         addr[$b/$t]=$a
         pid_of[$b/$t]=$!
@@ -109,7 +110,7 @@ for key in "${!addr[@]}"; do
     done
     [ "$ok" = 1 ] || { log "$key did not answer:"; cat "$tmp/${key/\//-}.log" >&2; exit 1; }
 done
-log "$(echo "${!addr[@]}" | wc -w) backends up; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$(echo "${!addr[@]}" | wc -w) backends up; CPUs: backends ${BACKEND_CPUS:-any}, load generator ${CLIENT_CPUS:-any}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 results="$tmp/results.tsv"
 echo -e "round\tworkload\tconnections\tbackend\ttransport\trequests\treq_s\tp50_ms\tp99_ms\terrors\tnon_2xx\tcpu_s" >"$results"
@@ -122,7 +123,7 @@ for round in $(seq "$ROUNDS"); do
                 for t in $TRANSPORTS; do
                     key=$b/$t
                     before=$(cpu_ticks "${pid_of[$key]}")
-                    timeout 120 "$target/scgi" bench "${addr[$key]}" -c "$c" -z "$DURATION" \
+                    timeout 120 "${client_pin[@]}" "$target/scgi" bench "${addr[$key]}" -c "$c" -z "$DURATION" \
                         "${body[@]}" --json >"$tmp/out.json" 2>/dev/null || true
                     after=$(cpu_ticks "${pid_of[$key]}")
                     python3 - "$round" "$w" "$c" "$b" "$t" "$tmp/out.json" "$before" "$after" \

@@ -1,5 +1,15 @@
 # Shared by the benchmark scripts (sourced, not run).
 
+# Optional CPU pinning, so that the load generator and the backend do not
+# compete for the same cores: BACKEND_CPUS and CLIENT_CPUS are `taskset -c`
+# CPU lists (e.g. BACKEND_CPUS=1 CLIENT_CPUS=0 on two cores). Unset: no
+# pinning. A pinned runtime sizes its worker pool to its CPUs (tokio,
+# async-std and `scgi bench` read the affinity mask).
+backend_pin=()
+client_pin=()
+if [ -n "${BACKEND_CPUS:-}" ]; then backend_pin=(taskset -c "$BACKEND_CPUS"); fi
+if [ -n "${CLIENT_CPUS:-}" ]; then client_pin=(taskset -c "$CLIENT_CPUS"); fi
+
 # Stops the processes whose PIDs are given: SIGTERM to all, a bounded wait
 # (5 s) for them to exit, then SIGKILL to whatever is left.
 stop_pids() {
@@ -60,7 +70,7 @@ load_ok() {
     # `scgi bench` exits non-zero when a request failed; its JSON still
     # counts the answered ones.
     # shellcheck disable=SC2086
-    json=$(timeout 120 "$SCGI" bench "$1" -c "$CONNECTIONS" -z "$DURATION" --json \
+    json=$(timeout 120 "${client_pin[@]}" "$SCGI" bench "$1" -c "$CONNECTIONS" -z "$DURATION" --json \
         ${BENCH_ARGS:-} 2>/dev/null) || true
     python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])' <<<"$json" 2>/dev/null || echo 0
 }

@@ -15,7 +15,8 @@
 # `{}` in ARGS is replaced by the backend's address. Settings
 # (environment): ROUNDS (8), CONNECTIONS (64), DURATION (2s), PORT (a TCP
 # port on 127.0.0.1; unset: a Unix socket), SCGI (target/lean/scgi),
-# BENCH_ARGS (more `scgi bench` options, e.g. "-d @body").
+# BENCH_ARGS (more `scgi bench` options, e.g. "-d @body"), BACKEND_CPUS and
+# CLIENT_CPUS (pin each side: bench/common.sh).
 # Loopback only; every run is bounded by `timeout`; an EXIT trap stops the
 # backend and removes the temp dir.
 set -euo pipefail
@@ -26,7 +27,7 @@ ROUNDS=${ROUNDS:-8}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-2s}
 SCGI=${SCGI:-target/lean/scgi}
-[ "$#" -ge 2 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
+[ "$#" -ge 2 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
@@ -43,7 +44,7 @@ for round in $(seq "$ROUNDS"); do
         # Not under `timeout`: its CPU time is read from its own PID. It
         # is stopped below, or by the EXIT trap.
         # shellcheck disable=SC2086
-        ${cmd//\{\}/$addr} >/dev/null 2>&1 &
+        "${backend_pin[@]}" ${cmd//\{\}/$addr} >/dev/null 2>&1 &
         pid=$!
         wait_listening "$addr" || true
         sleep 0.3
