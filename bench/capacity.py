@@ -3,7 +3,10 @@
 and transport, requests per second and the backend's CPU time per request
 at each concurrency (medians over the rounds, ranges in brackets), then
 each runtime crate against its own runtime's floor and against the best
-peer, as ratios taken within each round (median and range).
+peer, as ratios taken within each round (median and range): requests
+per second over the floor's and the best peer's, then CPU time per request
+over the floor's and over the least of the peers' (the steadier figure:
+it depends less on how the load generator and the backend share CPUs).
 
 Usage: capacity.py RESULTS.tsv
 """
@@ -52,14 +55,15 @@ def med(xs, fmt):
 def series(w, t, c, b, f):
     return [f(runs[(w, t, c, rd)][b]) for rd in rounds if b in runs[(w, t, c, rd)]]
 
-def ratios(w, t, c, num, den):
-    """num over den within each round; den may be a function of the round."""
+def ratios(w, t, c, num, den, f=rps):
+    """f of num over f of den within each round; den may be a function of
+    the round's runs."""
     out = []
     for rd in rounds:
         got = runs[(w, t, c, rd)]
-        d = den(got) if callable(den) else (rps(got[den]) if den in got else None)
-        if num in got and d:
-            out.append(rps(got[num]) / d)
+        d = den(got) if callable(den) else (f(got[den]) if den in got else None)
+        if num in got and d and d == d:
+            out.append(f(got[num]) / d)
     return out
 
 print("Rounds: %d. Cells: median over the rounds [min-max]." % len(rounds))
@@ -78,18 +82,25 @@ for w, t in groups:
             errs += sum(int(r["errors"]) + int(r["non_2xx"]) for r in (runs[(w, t, c, rd)].get(b) for rd in rounds) if r)
         print("| %s | %s | %d |" % (b, " | ".join(cells), errs))
 
-print("\n### The runtime crates: req/s over their own floor's, and over the best peer's (within each round)\n")
-print("| workload | transport | runtime | " + " | ".join("c=%d / floor | c=%d / best peer" % (c, c) for c in concs) + " |")
-print("|---|---|---|" + "---|---|" * len(concs))
-for w, t in groups:
-    for b in OURS:
-        if not any(b in runs[(w, t, c, rd)] for c in concs for rd in rounds):
-            continue
-        cells = []
-        for c in concs:
-            cells.append(med(ratios(w, t, c, b, FLOOR[b]), "%.2f"))
-            def best(got):
-                ps = [rps(got[p]) for p in PEERS if p in got]
-                return max(ps) if ps else None
-            cells.append(med(ratios(w, t, c, b, best), "%.2f"))
-        print("| %s | %s | %s | %s |" % (w, t, b, " | ".join(cells)))
+def table(title, f, best, label):
+    print("\n### The runtime crates: %s (within each round)\n" % title)
+    print("| workload | transport | runtime | " + " | ".join(
+        "c=%d / floor | c=%d / %s" % (c, c, label) for c in concs) + " |")
+    print("|---|---|---|" + "---|---|" * len(concs))
+    for w, t in groups:
+        for b in OURS:
+            if not any(b in runs[(w, t, c, rd)] for c in concs for rd in rounds):
+                continue
+            cells = []
+            for c in concs:
+                cells.append(med(ratios(w, t, c, b, FLOOR[b], f), "%.2f"))
+                def of_peers(got):
+                    ps = [f(got[p]) for p in PEERS if p in got and f(got[p]) == f(got[p])]
+                    return best(ps) if ps else None
+                cells.append(med(ratios(w, t, c, b, of_peers, f), "%.2f"))
+            print("| %s | %s | %s | %s |" % (w, t, b, " | ".join(cells)))
+
+
+table("req/s over their own floor's, and over the best peer's", rps, max, "best peer")
+table("CPU time per request over their own floor's, and over the least of the peers' "
+      "(below 1: less CPU)", cpu_us, min, "least peer")
