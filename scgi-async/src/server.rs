@@ -406,6 +406,11 @@ impl<R: Runtime> Server<R> {
     ///   [`drain_limit`](Config::drain_limit)) before closing, since
     ///   closing with unread input would send a reset.
     ///
+    /// The accept loop runs as a task of the runtime (spawned when serving
+    /// starts), so that each connection's task starts on the thread that
+    /// accepted it; the returned future waits for `signal` or a shutdown,
+    /// then for the connections to finish.
+    ///
     /// A request the handler moved elsewhere (another task) is finished
     /// when it is dropped there. Fails at once if the runtime cannot spawn
     /// (see [`Runtime::check`]) or after [`next`](Server::next) was used,
@@ -428,42 +433,30 @@ impl<R: Runtime> Server<R> {
         if let Some(mut bound) = self.bound.take()
             && !shared.stopping()
         {
-            let listener = match bound.registered() {
-                Ok(listener) => listener,
-                Err(e) => {
-                    shared.shutdown::<R>();
-                    return Err(e);
-                }
-            };
+            if let Err(e) = bound.registered() {
+                shared.shutdown::<R>();
+                return Err(e);
+            }
             shared.set_accepting(true);
             log::info!("listening on {}", self.local);
             shared.serving();
-            let handler = Arc::new(handler);
-            let spawn = |(slot, stream, peer): Accepted<R>| {
-                self.runtime.spawn(serve(
-                    stream,
-                    peer,
-                    slot,
-                    Arc::clone(&self.config),
-                    Arc::clone(&handler),
-                    self.runtime.clone(),
-                    shared.watch(),
-                ));
-            };
-            let accept_loop = async {
-                let listener = |cx: &mut Context<'_>| listener.poll_accept(cx);
-                while let Some(conn) = accept_one::<R>(&shared, &listener).await {
-                    spawn(conn);
-                }
-            };
-            if let Either::Right(_) = race(accept_loop, signal).await {
+            // The accept loop runs as a task of the runtime, not in this
+            // future, which callers usually drive with `block_on` on a
+            // thread of their own: there, every accepted connection's task
+            // went to the runtime's threads through the shared queue and
+            // woke one of them. In a task, the new connection's task is
+            // scheduled on the accepting thread, next in line.
+            self.runtime.spawn(accept_loop(
+                Accepting(Arc::clone(&shared), PhantomData),
+                bound,
+                Arc::clone(&self.config),
+                Arc::new(handler),
+                self.runtime.clone(),
+            ));
+            let stop = poll_fn(|cx| shared.poll_stop(cx));
+            if let Either::Left(_) = race(signal, stop).await {
                 shared.shutdown::<R>();
             }
-            // Connections the kernel completed before shutdown are taken
-            // and served rather than reset when the listener closes.
-            backlog::<R>(&shared, || listener.try_accept(), spawn);
-            drop(bound);
-            shared.set_accepting(false);
         }
         shared.shutdown::<R>();
         if shared.wait_stopped::<R>().await {
@@ -500,6 +493,63 @@ impl<R: Runtime> Drop for Server<R> {
             queue.close();
         }
     }
+}
+
+/// The server is accepting while this lives: [`Server::run_until`] waits
+/// (in [`Shared::wait_stopped`]) until it is dropped, which the accept
+/// loop's task does when it ends, or the runtime when it drops the task
+/// unfinished (then the server shuts down too, since nothing accepts).
+struct Accepting<R: Runtime>(Arc<Shared>, PhantomData<fn() -> R>);
+
+impl<R: Runtime> Drop for Accepting<R> {
+    fn drop(&mut self) {
+        if !self.0.stopping() {
+            log::error!("the accept loop ended before shutdown; shutting down");
+            self.0.shutdown::<R>();
+        }
+        self.0.set_accepting(false);
+    }
+}
+
+/// [`Server::run_until`]'s accept loop, a task of its own: accepts under
+/// the connection cap and spawns a task per connection until shutdown
+/// starts, then takes the connections the kernel had completed (served
+/// rather than reset when the listener closes), and closes the listener
+/// (removing its socket file) before the server counts as no longer
+/// accepting.
+async fn accept_loop<R, H, F>(
+    accepting: Accepting<R>,
+    mut bound: Bound<R>,
+    config: Arc<Config>,
+    handler: Arc<H>,
+    runtime: R,
+) where
+    R: Runtime,
+    H: Fn(Request<R>) -> F + Send + Sync + 'static,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let shared = &accepting.0;
+    let Ok(listener) = bound.registered() else {
+        return;
+    };
+    let spawn = |(slot, stream, peer): Accepted<R>| {
+        runtime.spawn(serve(
+            stream,
+            peer,
+            slot,
+            Arc::clone(&config),
+            Arc::clone(&handler),
+            runtime.clone(),
+            shared.watch(),
+        ));
+    };
+    let poll = |cx: &mut Context<'_>| listener.poll_accept(cx);
+    while let Some(conn) = accept_one::<R>(shared, &poll).await {
+        spawn(conn);
+    }
+    backlog::<R>(shared, || listener.try_accept(), spawn);
+    drop(bound);
+    drop(accepting);
 }
 
 /// The acceptor behind [`Server::next`]: a task per connection reads its
