@@ -103,8 +103,9 @@ impl Runtime for AsyncIo {
     }
 }
 
-/// A task the server hands to a [`Spawn`]er: one per connection, and one
-/// per request dropped outside its connection's task.
+/// A task the server hands to a [`Spawn`]er: one per connection, one for
+/// the accept loop of `Server::run`, and one per request dropped outside
+/// its connection's task.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Runs tasks to completion in the background: the one thing the server

@@ -35,7 +35,8 @@ pub trait Runtime: Clone + Default + std::fmt::Debug + Send + Sync + Unpin + 'st
 
     /// Runs `task` in the background to its end. A runtime that cannot
     /// spawn here (tokio outside a runtime) drops it: the connection it
-    /// holds then just closes.
+    /// holds then just closes (and if it is the accept loop of
+    /// [`Server::run`](crate::Server::run), the server shuts down).
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F);
 
     /// Whether [`spawn`](Runtime::spawn) can work: an error here makes

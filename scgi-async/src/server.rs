@@ -446,9 +446,18 @@ impl<R: Runtime> Server<R> {
             // went to the runtime's threads through the shared queue and
             // woke one of them. In a task, the new connection's task is
             // scheduled on the accepting thread, next in line.
+            let listener: SharedBound<R> = Arc::new(Mutex::new(Some(bound)));
+            // Closes the listener when this future ends or is dropped,
+            // whether or not the task has run since: neither a cancelled
+            // `run_until` nor one past its shutdown deadline leaves it
+            // open.
+            let _close = CloseListener(Arc::clone(&listener));
             self.runtime.spawn(accept_loop(
-                Accepting(Arc::clone(&shared), PhantomData),
-                bound,
+                Accepting {
+                    shared: Arc::clone(&shared),
+                    listener,
+                    runtime: PhantomData,
+                },
                 Arc::clone(&self.config),
                 Arc::new(handler),
                 self.runtime.clone(),
@@ -457,6 +466,10 @@ impl<R: Runtime> Server<R> {
             if let Either::Left(_) = race(signal, stop).await {
                 shared.shutdown::<R>();
             }
+            if shared.wait_stopped::<R>().await {
+                log::info!("stopped");
+            }
+            return Ok(());
         }
         shared.shutdown::<R>();
         if shared.wait_stopped::<R>().await {
@@ -495,31 +508,61 @@ impl<R: Runtime> Drop for Server<R> {
     }
 }
 
+/// [`Server::run_until`]'s listener, shared by the accept loop's task
+/// (which polls it) and `run_until`'s future (which closes it when it
+/// ends, in case the task has not).
+type SharedBound<R> = Arc<Mutex<Option<Bound<R>>>>;
+
+/// Closes (drops) the listener, removing its socket file.
+fn close_listener<R: Runtime>(listener: &SharedBound<R>) {
+    let taken = lock(listener).take();
+    drop(taken);
+}
+
+/// Closes the listener when dropped: see [`Server::run_until`].
+struct CloseListener<R: Runtime>(SharedBound<R>);
+
+impl<R: Runtime> Drop for CloseListener<R> {
+    fn drop(&mut self) {
+        close_listener(&self.0);
+    }
+}
+
 /// The server is accepting while this lives: [`Server::run_until`] waits
 /// (in [`Shared::wait_stopped`]) until it is dropped, which the accept
 /// loop's task does when it ends, or the runtime when it drops the task
-/// unfinished (then the server shuts down too, since nothing accepts).
-struct Accepting<R: Runtime>(Arc<Shared>, PhantomData<fn() -> R>);
+/// unfinished (the server then shuts down too, since nothing accepts).
+/// Dropping it closes the listener first, so that no one sees the server
+/// stopped with its listener still open.
+struct Accepting<R: Runtime> {
+    shared: Arc<Shared>,
+    listener: SharedBound<R>,
+    runtime: PhantomData<fn() -> R>,
+}
 
 impl<R: Runtime> Drop for Accepting<R> {
     fn drop(&mut self) {
-        if !self.0.stopping() {
-            log::error!("the accept loop ended before shutdown; shutting down");
-            self.0.shutdown::<R>();
+        close_listener(&self.listener);
+        if !self.shared.stopping() {
+            if std::thread::panicking() {
+                log::error!("the accept loop panicked; shutting down");
+            } else {
+                log::debug!("the accept loop was dropped before shutdown; shutting down");
+            }
+            self.shared.shutdown::<R>();
         }
-        self.0.set_accepting(false);
+        self.shared.set_accepting(false);
     }
 }
 
 /// [`Server::run_until`]'s accept loop, a task of its own: accepts under
 /// the connection cap and spawns a task per connection until shutdown
 /// starts, then takes the connections the kernel had completed (served
-/// rather than reset when the listener closes), and closes the listener
-/// (removing its socket file) before the server counts as no longer
-/// accepting.
+/// rather than reset when the listener closes); dropping `accepting` then
+/// closes the listener (removing its socket file) before the server
+/// counts as no longer accepting.
 async fn accept_loop<R, H, F>(
     accepting: Accepting<R>,
-    mut bound: Bound<R>,
     config: Arc<Config>,
     handler: Arc<H>,
     runtime: R,
@@ -528,10 +571,7 @@ async fn accept_loop<R, H, F>(
     H: Fn(Request<R>) -> F + Send + Sync + 'static,
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
-    let shared = &accepting.0;
-    let Ok(listener) = bound.registered() else {
-        return;
-    };
+    let shared = &accepting.shared;
     let spawn = |(slot, stream, peer): Accepted<R>| {
         runtime.spawn(serve(
             stream,
@@ -543,13 +583,26 @@ async fn accept_loop<R, H, F>(
             shared.watch(),
         ));
     };
-    let poll = |cx: &mut Context<'_>| listener.poll_accept(cx);
+    // A listener already closed (by a dropped or finished `run_until`)
+    // accepts nothing; it is closed only after the shutdown has started,
+    // which ends the loop.
+    let poll = |cx: &mut Context<'_>| match lock(&accepting.listener)
+        .as_ref()
+        .and_then(|b| b.registered.as_ref())
+    {
+        Some(l) => l.poll_accept(cx),
+        None => Poll::Pending,
+    };
     while let Some(conn) = accept_one::<R>(shared, &poll).await {
         spawn(conn);
     }
-    backlog::<R>(shared, || listener.try_accept(), spawn);
-    drop(bound);
-    drop(accepting);
+    let try_accept = || {
+        lock(&accepting.listener)
+            .as_ref()
+            .and_then(|b| b.registered.as_ref())
+            .and_then(|l| l.try_accept())
+    };
+    backlog::<R>(shared, try_accept, spawn);
 }
 
 /// The acceptor behind [`Server::next`]: a task per connection reads its

@@ -689,3 +689,74 @@ async fn upgrade_into_parts() {
     })
     .await;
 }
+
+/// A `run` future dropped (here by `select!` on a current-thread runtime,
+/// where the accept loop's task cannot run in between) closes its listener
+/// at once: the address is free to bind again, and its socket file is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn cancelled_run_closes_the_listener_at_once() {
+    bounded(async {
+        let server = Server::bind_tcp("127.0.0.1:0").expect("bind");
+        let addr = tcp_addr(&server);
+        tokio::select! {
+            r = server.run(spec) => panic!("run returned {r:?}"),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+        Server::bind_tcp(addr).expect("the address is free again");
+
+        let path = temp_socket("cancelled");
+        let server = Server::bind_unix(&path).expect("bind");
+        tokio::select! {
+            r = server.run(spec) => panic!("run returned {r:?}"),
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        assert!(!path.exists(), "the socket file outlived the server");
+    })
+    .await;
+}
+
+/// `run_until` returns with its listener closed and its socket file
+/// removed even when its accept loop cannot run: here the runtime's one
+/// thread is blocked by a handler past the shutdown deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn run_until_closes_the_listener_past_the_deadline() {
+    bounded(async {
+        let path = temp_socket("deadline");
+        let mut config = Config::DEFAULT;
+        config.shutdown_timeout = Duration::from_millis(100);
+        let server = Server::bind_unix(&path).expect("bind").with_config(config);
+        let handle = server.shutdown_handle();
+        let blocked = Arc::new(AtomicBool::new(false));
+        let in_handler = Arc::clone(&blocked);
+        let serving = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(server.run(move |_req: Request| {
+                let in_handler = Arc::clone(&in_handler);
+                async move {
+                    in_handler.store(true, Ordering::SeqCst);
+                    // Blocks the runtime's only thread, so the accept
+                    // loop's task cannot run until the deadline passed.
+                    std::thread::sleep(Duration::from_millis(600));
+                    Ok(())
+                }
+            }))
+        });
+        let mut client = UnixStream::connect(&path).await.expect("connect");
+        client.write_all(SPEC_REQUEST).await.expect("send");
+        while !blocked.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        handle.shutdown();
+        serving.await.expect("join").expect("run");
+        assert!(
+            !path.exists(),
+            "run_until returned with its socket file in place"
+        );
+        assert!(UnixStream::connect(&path).await.is_err(), "still accepting");
+    })
+    .await;
+}
