@@ -64,13 +64,9 @@ impl<R: Runtime, F> Listen<R> for F where
 {
 }
 
-/// The listener behind [`Server::next`]: its acceptor task's, until the
-/// server closes it (a dropped server stops accepting at once).
-type SharedListener<R> = Arc<Mutex<Option<<R as Runtime>::Listener>>>;
-
 /// What [`Server::next`] uses: its queue, and its acceptor's listener
 /// (none if the server was closed before the first call).
-type Next<R> = (Arc<Queue<R>>, Option<SharedListener<R>>);
+type Next<R> = (Arc<Queue<R>>, Option<SharedBound<R>>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -343,13 +339,16 @@ impl<R: Runtime> Server<R> {
                 && !self.shared.stopping()
             {
                 bound.registered()?;
-                let shared_listener = Arc::new(Mutex::new(bound.registered.take()));
+                let shared_listener: SharedBound<R> = Arc::new(Mutex::new(self.bound.take()));
                 self.shared.set_accepting(true);
                 log::info!("listening on {}", self.local);
                 self.shared.serving();
                 self.runtime.spawn(acceptor(
-                    Arc::clone(&self.shared),
-                    Arc::clone(&shared_listener),
+                    Accepting {
+                        shared: Arc::clone(&self.shared),
+                        listener: Arc::clone(&shared_listener),
+                        runtime: PhantomData,
+                    },
                     Arc::clone(&self.config),
                     self.runtime.clone(),
                     Arc::clone(&queue),
@@ -501,15 +500,15 @@ impl<R: Runtime> Drop for Server<R> {
         self.shared.shutdown::<R>();
         if let Some((queue, listener)) = &self.queue {
             if let Some(listener) = listener {
-                lock(listener).take();
+                close_listener(listener);
             }
             queue.close();
         }
     }
 }
 
-/// [`Server::run_until`]'s listener, shared by the accept loop's task
-/// (which polls it) and `run_until`'s future (which closes it when it
+/// The listener, shared by an accept loop's task (which polls it) and the
+/// server (which closes it when dropped, and `run_until`'s future when it
 /// ends, in case the task has not).
 type SharedBound<R> = Arc<Mutex<Option<Bound<R>>>>;
 
@@ -528,10 +527,11 @@ impl<R: Runtime> Drop for CloseListener<R> {
     }
 }
 
-/// The server is accepting while this lives: [`Server::run_until`] waits
-/// (in [`Shared::wait_stopped`]) until it is dropped, which the accept
-/// loop's task does when it ends, or the runtime when it drops the task
-/// unfinished (the server then shuts down too, since nothing accepts).
+/// The server is accepting while this lives: shutting down waits (in
+/// [`Shared::wait_stopped`]) until it is dropped, which an accept loop's
+/// task ([`Server::run_until`]'s or [`Server::next`]'s) does when it ends,
+/// or the runtime when it drops the task unfinished (the server then
+/// shuts down too, since nothing accepts).
 /// Dropping it closes the listener first, so that no one sees the server
 /// stopped with its listener still open.
 struct Accepting<R: Runtime> {
@@ -555,12 +555,10 @@ impl<R: Runtime> Drop for Accepting<R> {
     }
 }
 
-/// [`Server::run_until`]'s accept loop, a task of its own: accepts under
-/// the connection cap and spawns a task per connection until shutdown
-/// starts, then takes the connections the kernel had completed (served
-/// rather than reset when the listener closes); dropping `accepting` then
-/// closes the listener (removing its socket file) before the server
-/// counts as no longer accepting.
+/// [`Server::run_until`]'s accept loop, a task of its own: a task per
+/// connection, through [`accept_all`]; dropping `accepting` at its end
+/// closes the listener (removing its socket file) before the server counts
+/// as no longer accepting.
 async fn accept_loop<R, H, F>(
     accepting: Accepting<R>,
     config: Arc<Config>,
@@ -572,7 +570,7 @@ async fn accept_loop<R, H, F>(
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let shared = &accepting.shared;
-    let spawn = |(slot, stream, peer): Accepted<R>| {
+    accept_all(&accepting, |(slot, stream, peer): Accepted<R>| {
         runtime.spawn(serve(
             stream,
             peer,
@@ -582,27 +580,33 @@ async fn accept_loop<R, H, F>(
             runtime.clone(),
             shared.watch(),
         ));
-    };
-    // A listener already closed (by a dropped or finished `run_until`)
-    // accepts nothing; it is closed only after the shutdown has started,
-    // which ends the loop.
-    let poll = |cx: &mut Context<'_>| match lock(&accepting.listener)
-        .as_ref()
-        .and_then(|b| b.registered.as_ref())
+    })
+    .await;
+}
+
+/// Both accept loops' work: accepts under the connection cap and hands each
+/// connection to `start` until shutdown starts, then takes the connections
+/// the kernel had completed (served rather than reset when the listener
+/// closes). A listener already closed (by a dropped or finished server)
+/// accepts nothing; it is closed only after the shutdown has started, which
+/// ends the loop.
+async fn accept_all<R: Runtime>(accepting: &Accepting<R>, mut start: impl FnMut(Accepted<R>)) {
+    let listener = || lock(&accepting.listener);
+    let poll = |cx: &mut Context<'_>| match listener().as_ref().and_then(|b| b.registered.as_ref())
     {
         Some(l) => l.poll_accept(cx),
         None => Poll::Pending,
     };
-    while let Some(conn) = accept_one::<R>(shared, &poll).await {
-        spawn(conn);
+    while let Some(conn) = accept_one::<R>(&accepting.shared, &poll).await {
+        start(conn);
     }
     let try_accept = || {
-        lock(&accepting.listener)
+        listener()
             .as_ref()
             .and_then(|b| b.registered.as_ref())
             .and_then(|l| l.try_accept())
     };
-    backlog::<R>(shared, try_accept, spawn);
+    backlog::<R>(&accepting.shared, try_accept, start);
 }
 
 /// The acceptor behind [`Server::next`]: a task per connection reads its
@@ -610,19 +614,13 @@ async fn accept_loop<R, H, F>(
 /// connections the kernel had completed are taken too (and, the queue
 /// being closed, answered `503`).
 async fn acceptor<R: Runtime>(
-    shared: Arc<Shared>,
-    listener: SharedListener<R>,
+    accepting: Accepting<R>,
     config: Arc<Config>,
     runtime: R,
     queue: Arc<Queue<R>>,
 ) {
-    // A listener the server closed accepts nothing, and the server
-    // closes it only after starting the shutdown, which ends the loop.
-    let poll = |cx: &mut Context<'_>| match &*lock(&listener) {
-        Some(l) => l.poll_accept(cx),
-        None => Poll::Pending,
-    };
-    let start = |(slot, stream, peer): Accepted<R>| {
+    let shared = &accepting.shared;
+    accept_all(&accepting, |(slot, stream, peer): Accepted<R>| {
         let reading = queue.reading();
         let queue = Arc::clone(&queue);
         let config = Arc::clone(&config);
@@ -637,14 +635,10 @@ async fn acceptor<R: Runtime>(
             }
             drop(reading);
         }));
-    };
-    while let Some(conn) = accept_one::<R>(&shared, &poll).await {
-        start(conn);
-    }
-    let try_accept = || lock(&listener).as_ref().and_then(|l| l.try_accept());
-    backlog::<R>(&shared, try_accept, start);
-    lock(&listener).take();
-    shared.set_accepting(false);
+    })
+    .await;
+    // Closes the listener, then counts the server as no longer accepting.
+    drop(accepting);
     queue.accepted_all();
 }
 
