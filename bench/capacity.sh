@@ -29,8 +29,8 @@
 # BACKENDS (all of the above), POST_BYTES (4096), PORT (first TCP port,
 # 24200), RESULTS (a path: keep the raw results there), KEEP (1: keep
 # the temp dir: the backends' logs), BACKEND_CPUS and CLIENT_CPUS (pin
-# the backends and the load generator to separate CPUs: bench/common.sh). `python3 bench/capacity.py FILE`
-# summarises a kept results file again.
+# the backends and the load generator to separate CPUs: bench/common.sh).
+# `python3 bench/capacity.py FILE` summarises a kept results file again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
