@@ -347,6 +347,7 @@ impl<R: Runtime> Server<R> {
                     Accepting {
                         shared: Arc::clone(&self.shared),
                         listener: Arc::clone(&shared_listener),
+                        queue: Some(Arc::clone(&queue)),
                         runtime: PhantomData,
                     },
                     Arc::clone(&self.config),
@@ -455,6 +456,7 @@ impl<R: Runtime> Server<R> {
                 Accepting {
                     shared: Arc::clone(&shared),
                     listener,
+                    queue: None,
                     runtime: PhantomData,
                 },
                 Arc::clone(&self.config),
@@ -533,10 +535,15 @@ impl<R: Runtime> Drop for CloseListener<R> {
 /// or the runtime when it drops the task unfinished (the server then
 /// shuts down too, since nothing accepts).
 /// Dropping it closes the listener first, so that no one sees the server
-/// stopped with its listener still open.
+/// stopped with its listener still open, then tells [`Server::next`]'s
+/// queue (if any) that no more connections come: however the acceptor
+/// ended, `next` then returns `None` once the queue is empty rather than
+/// wait for requests that cannot arrive.
 struct Accepting<R: Runtime> {
     shared: Arc<Shared>,
     listener: SharedBound<R>,
+    /// [`Server::next`]'s queue; `None` under `run_until`.
+    queue: Option<Arc<Queue<R>>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -552,6 +559,9 @@ impl<R: Runtime> Drop for Accepting<R> {
             self.shared.shutdown::<R>();
         }
         self.shared.set_accepting(false);
+        if let Some(queue) = &self.queue {
+            queue.accepted_all();
+        }
     }
 }
 
@@ -637,9 +647,9 @@ async fn acceptor<R: Runtime>(
         }));
     })
     .await;
-    // Closes the listener, then counts the server as no longer accepting.
-    drop(accepting);
-    queue.accepted_all();
+    // Dropping `accepting` (here, or with the task if the runtime drops it
+    // unfinished) closes the listener, counts the server as no longer
+    // accepting and tells the queue.
 }
 
 /// One connection's task under [`Server::run_until`]: reads the head, runs

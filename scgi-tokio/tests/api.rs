@@ -760,3 +760,26 @@ async fn run_until_closes_the_listener_past_the_deadline() {
     })
     .await;
 }
+
+/// `next` returns `None` rather than wait forever once its acceptor task is
+/// gone unfinished: here the runtime it was spawned on was dropped, which
+/// drops its tasks. The listener is closed with it.
+#[test]
+fn next_ends_when_its_acceptor_is_dropped() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let path = temp_socket("acceptor-dropped");
+    let mut server = Server::bind_unix(&path).expect("bind");
+    let first = runtime();
+    let got = first.block_on(server.next(Some(Duration::from_millis(20))));
+    assert!(got.expect("next").is_none(), "no request was sent");
+    // Drops the acceptor task, unfinished.
+    drop(first);
+    assert!(!path.exists(), "the listener outlived its acceptor");
+    let got = runtime().block_on(bounded(server.next(None)));
+    assert!(got.expect("next").is_none(), "nothing can arrive any more");
+}
