@@ -7,10 +7,14 @@ peer, as ratios taken within each round (median and range): requests
 per second over the floor's and the best peer's, then CPU time per request
 over the floor's and over the least of the peers' (the steadier figure:
 it depends less on how the load generator and the backend share CPUs).
+Last, the same ratios pooled over workloads and transports, by
+concurrency and over all cells: the median of every round's ratio, with
+a 95 % bootstrap interval of that median (a cell alone has too few rounds
+to tell 5 % from noise; the pool has sixteen times as many).
 
 Usage: capacity.py RESULTS.tsv
 """
-import csv, statistics, sys
+import csv, random, statistics, sys
 from collections import defaultdict
 
 FLOOR = {
@@ -104,3 +108,40 @@ def table(title, f, best, label):
 table("req/s over their own floor's, and over the best peer's", rps, max, "best peer")
 table("CPU time per request over their own floor's, and over the least of the peers' "
       "(below 1: less CPU)", cpu_us, min, "least peer")
+
+
+def interval(xs, n=2000):
+    """The median of xs and a 95 % bootstrap interval of it."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return "%.3f [%.3f-%.3f]" % (statistics.median(xs), meds[n // 40], meds[n - 1 - n // 40])
+
+
+def pooled():
+    print("\n### The runtime crates, pooled over workloads and transports: median of the "
+          "within-round ratios [95 % bootstrap interval of the median]\n")
+    print("| runtime | cells | ratios | CPU/req over the floor's | req/s over the floor's "
+          "| CPU/req over the least peer's | req/s over the best peer's |")
+    print("|---|---|---|---|---|---|---|")
+    for b in OURS:
+        for c in concs + ["all"]:
+            cols = [[], [], [], []]
+            cells = 0
+            for w, t in groups:
+                for cc in (concs if c == "all" else [c]):
+                    got_any = False
+                    for i, (f, best, den) in enumerate([(cpu_us, min, FLOOR[b]), (rps, max, FLOOR[b]),
+                                                      (cpu_us, min, None), (rps, max, None)]):
+                        def of_peers(got, f=f, best=best):
+                            ps = [f(got[p]) for p in PEERS if p in got and f(got[p]) == f(got[p])]
+                            return best(ps) if ps else None
+                        xs = ratios(w, t, cc, b, den or of_peers, f)
+                        cols[i] += xs
+                        got_any |= bool(xs)
+                    cells += got_any
+            if cols[0]:
+                print("| %s | %s | %d | %s |" % (b, "all %d" % cells if c == "all" else "c=%d, %d" % (c, cells),
+                                                len(cols[0]), " | ".join(interval(x) if x else "-" for x in cols)))
+
+
+pooled()

@@ -37,6 +37,16 @@ pub enum AsyncIoListener {
     Unix(Async<UnixListener>),
 }
 
+impl AsyncIoListener {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            AsyncIoListener::Tcp(l) => l.poll_readable(cx),
+            #[cfg(unix)]
+            AsyncIoListener::Unix(l) => l.poll_readable(cx),
+        }
+    }
+}
+
 impl Accept for AsyncIoListener {
     type Stream = Stream;
 
@@ -65,11 +75,18 @@ impl Accept for AsyncIoListener {
                     .and_then(|(s, a)| Ok((Stream::Unix(Async::new(s)?), Addr::Unix(a)))),
             };
             match accepted {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self {
-                    AsyncIoListener::Tcp(l) => ready!(l.poll_readable(cx))?,
-                    #[cfg(unix)]
-                    AsyncIoListener::Unix(l) => ready!(l.poll_readable(cx))?,
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // async-io's `poll_readable` answers `Ready` once for
+                    // the event that woke this task, which an `accept`
+                    // since has used up (its registration is one-shot, so
+                    // no newer event can have come). Asking a second time
+                    // registers for the next one (a connection already
+                    // waiting then fires at once), where retrying `accept`
+                    // on that stale answer cost one more failing system
+                    // call per wake-up.
+                    ready!(self.poll_readable(cx))?;
+                    ready!(self.poll_readable(cx))?;
+                }
                 accepted => return Poll::Ready(accepted),
             }
         }
