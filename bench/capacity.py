@@ -10,7 +10,8 @@ it depends less on how the load generator and the backend share CPUs).
 Last, the same ratios pooled over workloads and transports, by
 concurrency and over all cells: the median of every round's ratio, with
 a 95 % bootstrap interval of that median (a cell alone has too few rounds
-to tell 5 % from noise; the pool has sixteen times as many).
+to tell 5 % from noise; the pool has sixteen times as many), and each
+runtime crate against each peer alone, pooled the same way.
 
 Usage: capacity.py RESULTS.tsv
 """
@@ -145,3 +146,33 @@ def pooled():
 
 
 pooled()
+
+
+def pooled_peers():
+    """Each runtime crate against each peer alone, pooled as above: the
+    best of two peers in a round is biased upwards by the noise (the larger
+    of two noisy samples), so this is the fairer view of "ahead of every
+    peer"."""
+    peers = [p for p in PEERS if any(p in got for got in runs.values())]
+    if not peers:
+        return
+    print("\n### The runtime crates against each peer, pooled: median of the within-round "
+          "ratios [95 % bootstrap interval of the median]\n")
+    print("| runtime | cells | " + " | ".join(
+        "req/s over %s's | CPU/req over %s's" % (p, p) for p in peers) + " |")
+    print("|---|---|" + "---|---|" * len(peers))
+    for b in OURS:
+        for c in concs + ["all"]:
+            cells = []
+            for p in peers:
+                for f in (rps, cpu_us):
+                    xs = []
+                    for w, t in groups:
+                        for cc in (concs if c == "all" else [c]):
+                            xs += ratios(w, t, cc, b, p, f)
+                    cells.append(interval(xs) if xs else "-")
+            if any(x != "-" for x in cells):
+                print("| %s | %s | %s |" % (b, "all" if c == "all" else "c=%d" % c, " | ".join(cells)))
+
+
+pooled_peers()

@@ -74,3 +74,14 @@ load_ok() {
         ${BENCH_ARGS:-} 2>/dev/null) || true
     python3 -c 'import json, sys; print(json.load(sys.stdin)["ok"])' <<<"$json" 2>/dev/null || echo 0
 }
+
+# For the scripts that run one backend at a time (cpu-ab.sh, syscalls.sh):
+# makes the temp dir $tmp, the backend's PID slot $pid (stopped and the
+# dir removed on exit) and the address $addr: 127.0.0.1:$PORT when PORT
+# is set, else a Unix socket in $tmp.
+one_backend_at_a_time() {
+    tmp=$(mktemp -d)
+    pid=""
+    trap 'if [ -n "$pid" ]; then stop_pids "$pid"; fi; rm -rf "$tmp"' EXIT
+    if [ -n "${PORT:-}" ]; then addr=127.0.0.1:$PORT; else addr=unix:$tmp/backend.sock; fi
+}

@@ -28,14 +28,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-2s}
 SCGI=${SCGI:-target/lean/scgi}
 [ "$#" -ge 2 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && stop_pids "$pid"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-if [ -n "${PORT:-}" ]; then addr=127.0.0.1:$PORT; else addr=unix:$tmp/backend.sock; fi
+one_backend_at_a_time
 for round in $(seq "$ROUNDS"); do
     for spec in "$@"; do
         label=${spec%%=*}
