@@ -76,14 +76,16 @@ impl Accept for AsyncIoListener {
             };
             match accepted {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // async-io's `poll_readable` answers `Ready` once for
-                    // the event that woke this task, which an `accept`
-                    // since has used up (its registration is one-shot, so
-                    // no newer event can have come). Asking a second time
-                    // registers for the next one (a connection already
-                    // waiting then fires at once), where retrying `accept`
-                    // on that stale answer cost one more failing system
-                    // call per wake-up.
+                    // After a wake-up, async-io's `poll_readable` answers
+                    // `Ready` once for the event that caused it, which the
+                    // `accept` since has mostly used up. Asking a second
+                    // time registers for the next event, where retrying
+                    // `accept` on that mostly stale answer cost one more
+                    // failing system call per wake-up. Nothing is lost
+                    // when the answer was fresh (a connection came after
+                    // the `accept`): the registration is one-shot, and
+                    // re-arming it with a connection waiting fires at once,
+                    // at the cost of a trip through the reactor.
                     ready!(self.poll_readable(cx))?;
                     ready!(self.poll_readable(cx))?;
                 }

@@ -60,3 +60,35 @@ fn no_spawner_is_an_error() {
     let e = smol::block_on(server.run(common::app)).expect_err("no spawner");
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// `next` returns `None` rather than wait forever once its acceptor task is
+/// gone unfinished: here the executor it was spawned on was dropped, which
+/// drops its tasks. The listener is closed with it.
+#[test]
+fn next_ends_when_its_acceptor_is_dropped() {
+    let path = std::env::temp_dir().join(format!("scgi-smol-{}-acceptor.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let ex = Arc::new(smol::Executor::new());
+    // The server holds its spawner: a weak reference, so that dropping
+    // `ex` below drops the executor (and the acceptor task in it).
+    let weak = Arc::downgrade(&ex);
+    let mut server = scgi_async_std::Server::bind_unix(&path)
+        .expect("bind")
+        .with_spawner(move |task| {
+            if let Some(ex) = weak.upgrade() {
+                ex.spawn(task).detach();
+            }
+        });
+    let first = smol::block_on(ex.run(server.next(Some(std::time::Duration::from_millis(20)))));
+    assert!(first.expect("next").is_none(), "no request was sent");
+    drop(ex);
+    assert!(!path.exists(), "the listener outlived its acceptor");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(smol::block_on(server.next(None)).map(|r| r.is_none()));
+    });
+    let got = rx
+        .recv_timeout(scgi_test_support::CLIENT_TIMEOUT * 2)
+        .expect("next waited for a request that cannot come");
+    assert!(got.expect("next"), "nothing can arrive any more");
+}
