@@ -87,6 +87,15 @@ for w, t in groups:
             errs += sum(int(r["errors"]) + int(r["non_2xx"]) for r in (runs[(w, t, c, rd)].get(b) for rd in rounds) if r)
         print("| %s | %s | %d |" % (b, " | ".join(cells), errs))
 
+def best_peer(f, best):
+    """A denominator for `ratios`: the best (`max` or `min`) of the peers'
+    f in a round's runs."""
+    def of_peers(got):
+        ps = [f(got[p]) for p in PEERS if p in got and f(got[p]) == f(got[p])]
+        return best(ps) if ps else None
+    return of_peers
+
+
 def table(title, f, best, label):
     print("\n### The runtime crates: %s (within each round)\n" % title)
     print("| workload | transport | runtime | " + " | ".join(
@@ -99,10 +108,7 @@ def table(title, f, best, label):
             cells = []
             for c in concs:
                 cells.append(med(ratios(w, t, c, b, FLOOR[b], f), "%.2f"))
-                def of_peers(got):
-                    ps = [f(got[p]) for p in PEERS if p in got and f(got[p]) == f(got[p])]
-                    return best(ps) if ps else None
-                cells.append(med(ratios(w, t, c, b, of_peers, f), "%.2f"))
+                cells.append(med(ratios(w, t, c, b, best_peer(f, best), f), "%.2f"))
             print("| %s | %s | %s | %s |" % (w, t, b, " | ".join(cells)))
 
 
@@ -118,6 +124,19 @@ def interval(xs, n=2000):
     return "%.3f [%.3f-%.3f]" % (statistics.median(xs), meds[n // 40], meds[n - 1 - n // 40])
 
 
+def pool(b, c, den, f):
+    """The within-round ratios of `ratios(w, t, cc, b, den, f)` over every
+    workload and transport, at concurrency c ("all": at every one), and
+    how many cells gave any."""
+    xs, cells = [], 0
+    for w, t in groups:
+        for cc in (concs if c == "all" else [c]):
+            got = ratios(w, t, cc, b, den, f)
+            xs += got
+            cells += bool(got)
+    return xs, cells
+
+
 def pooled():
     print("\n### The runtime crates, pooled over workloads and transports: median of the "
           "within-round ratios [95 % bootstrap interval of the median]\n")
@@ -126,23 +145,13 @@ def pooled():
     print("|---|---|---|---|---|---|---|")
     for b in OURS:
         for c in concs + ["all"]:
-            cols = [[], [], [], []]
-            cells = 0
-            for w, t in groups:
-                for cc in (concs if c == "all" else [c]):
-                    got_any = False
-                    for i, (f, best, den) in enumerate([(cpu_us, min, FLOOR[b]), (rps, max, FLOOR[b]),
-                                                      (cpu_us, min, None), (rps, max, None)]):
-                        def of_peers(got, f=f, best=best):
-                            ps = [f(got[p]) for p in PEERS if p in got and f(got[p]) == f(got[p])]
-                            return best(ps) if ps else None
-                        xs = ratios(w, t, cc, b, den or of_peers, f)
-                        cols[i] += xs
-                        got_any |= bool(xs)
-                    cells += got_any
-            if cols[0]:
+            cols = [pool(b, c, den, f) for den, f in [(FLOOR[b], cpu_us), (FLOOR[b], rps),
+                                                      (best_peer(cpu_us, min), cpu_us),
+                                                      (best_peer(rps, max), rps)]]
+            xs, cells = cols[0]
+            if xs:
                 print("| %s | %s | %d | %s |" % (b, "all %d" % cells if c == "all" else "c=%d, %d" % (c, cells),
-                                                len(cols[0]), " | ".join(interval(x) if x else "-" for x in cols)))
+                                                len(xs), " | ".join(interval(x) if x else "-" for x, _ in cols)))
 
 
 pooled()
@@ -163,16 +172,10 @@ def pooled_peers():
     print("|---|---|" + "---|---|" * len(peers))
     for b in OURS:
         for c in concs + ["all"]:
-            cells = []
-            for p in peers:
-                for f in (rps, cpu_us):
-                    xs = []
-                    for w, t in groups:
-                        for cc in (concs if c == "all" else [c]):
-                            xs += ratios(w, t, cc, b, p, f)
-                    cells.append(interval(xs) if xs else "-")
-            if any(x != "-" for x in cells):
-                print("| %s | %s | %s |" % (b, "all" if c == "all" else "c=%d" % c, " | ".join(cells)))
+            cells = [pool(b, c, p, f)[0] for p in peers for f in (rps, cpu_us)]
+            if any(cells):
+                print("| %s | %s | %s |" % (b, "all" if c == "all" else "c=%d" % c,
+                                           " | ".join(interval(x) if x else "-" for x in cells)))
 
 
 pooled_peers()
