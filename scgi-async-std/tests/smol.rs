@@ -92,3 +92,26 @@ fn next_ends_when_its_acceptor_is_dropped() {
         .expect("next waited for a request that cannot come");
     assert!(got.expect("next"), "nothing can arrive any more");
 }
+
+/// `run` fails, rather than return `Ok(())` as after a requested shutdown,
+/// when its accept loop ends first: here the spawner drops every task it is
+/// given, as an executor that shut down does. The listener is closed too.
+#[test]
+fn run_fails_when_its_accept_loop_is_dropped() {
+    let path = std::env::temp_dir().join(format!("scgi-smol-{}-run-lost.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let server = scgi_async_std::Server::bind_unix(&path)
+        .expect("bind")
+        .with_spawner(drop::<scgi_async_std::Task>);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(smol::block_on(server.run(common::app)));
+    });
+    let got = rx
+        .recv_timeout(scgi_test_support::CLIENT_TIMEOUT * 2)
+        .expect("run went on without its accept loop");
+    let e = got.expect_err("the accept loop was lost");
+    assert_eq!(e.kind(), std::io::ErrorKind::Other);
+    assert!(e.to_string().contains("accept loop"), "{e}");
+    assert!(!path.exists(), "the listener outlived its accept loop");
+}

@@ -414,8 +414,12 @@ impl<R: Runtime> Server<R> {
     /// A request the handler moved elsewhere (another task) is finished
     /// when it is dropped there. Fails at once if the runtime cannot spawn
     /// (see [`Runtime::check`]) or after [`next`](Server::next) was used,
-    /// and if the listener cannot join the runtime's reactor; otherwise
-    /// returns `Ok(())` once stopped.
+    /// and if the listener cannot join the runtime's reactor. Once stopped,
+    /// returns `Ok(())`, or an error if the accept loop ended before
+    /// shutdown (the runtime dropped its task, or a [`Runtime::spawn`]
+    /// called from it panicked): the server then shut down on its own, and
+    /// a service should exit with a failure rather than as if asked to
+    /// stop.
     pub async fn run_until<H, F, S>(mut self, handler: H, signal: S) -> io::Result<()>
     where
         H: Fn(Request<R>) -> F + Send + Sync + 'static,
@@ -469,6 +473,11 @@ impl<R: Runtime> Server<R> {
             }
             if shared.wait_stopped::<R>().await {
                 log::info!("stopped");
+            }
+            if shared.was_acceptor_lost() {
+                return Err(io::Error::other(
+                    "the accept loop ended before shutdown (it panicked, or the runtime dropped it)",
+                ));
             }
             return Ok(());
         }
@@ -554,9 +563,9 @@ impl<R: Runtime> Drop for Accepting<R> {
             if std::thread::panicking() {
                 log::error!("the accept loop panicked; shutting down");
             } else {
-                log::debug!("the accept loop was dropped before shutdown; shutting down");
+                log::warn!("the accept loop was dropped before shutdown; shutting down");
             }
-            self.shared.shutdown::<R>();
+            self.shared.acceptor_lost::<R>();
         }
         self.shared.set_accepting(false);
         if let Some(queue) = &self.queue {

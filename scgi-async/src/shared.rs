@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     /// The shutdown deadline passed: connections give up.
     forced: AtomicBool,
+    /// An accept loop ended before shutdown (it panicked, or its runtime
+    /// dropped it): `run_until` reports it as an error.
+    acceptor_lost: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -77,6 +80,7 @@ impl Shared {
             readiness: scgi_net::systemd::Readiness::new(),
             stopping: AtomicBool::new(false),
             forced: AtomicBool::new(false),
+            acceptor_lost: AtomicBool::new(false),
             state: Mutex::new(State {
                 open: 0,
                 cap: config.connection_cap(),
@@ -120,6 +124,17 @@ impl Shared {
 
     pub(crate) fn is_forced(&self) -> bool {
         self.forced.load(Ordering::Acquire)
+    }
+
+    /// Notes that an accept loop ended before shutdown, then shuts down.
+    pub(crate) fn acceptor_lost<R: Runtime>(&self) {
+        self.acceptor_lost.store(true, Ordering::Release);
+        self.shutdown::<R>();
+    }
+
+    /// Whether an accept loop ended before shutdown.
+    pub(crate) fn was_acceptor_lost(&self) -> bool {
+        self.acceptor_lost.load(Ordering::Acquire)
     }
 
     /// Ready once shutdown has started.
