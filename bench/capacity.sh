@@ -29,7 +29,9 @@
 # BACKENDS (all of the above), POST_BYTES (4096), PORT (first TCP port,
 # 24200), RESULTS (a path: keep the raw results there), KEEP (1: keep
 # the temp dir: the backends' logs), BACKEND_CPUS and CLIENT_CPUS (pin
-# the backends and the load generator to separate CPUs: bench/common.sh).
+# the backends and the load generator to separate CPUs: bench/common.sh),
+# BACKEND_QUOTA (a percentage of one CPU for the backends, so that they,
+# not the load generator, are the limit: bench/common.sh).
 # `python3 bench/capacity.py FILE` summarises a kept results file again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,7 @@ cleanup() {
     stop_pids "${pids[@]}"
     # python-scgi's preforked children, if any outlived their parent.
     pkill -KILL -f "peer_scgi.py .*$tmp" 2>/dev/null || true
+    remove_backend_cgroup
     if [ "${KEEP:-0}" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
 }
@@ -110,7 +113,7 @@ for key in "${!addr[@]}"; do
     done
     [ "$ok" = 1 ] || { log "$key did not answer:"; cat "$tmp/${key/\//-}.log" >&2; exit 1; }
 done
-log "$(echo "${!addr[@]}" | wc -w) backends up; CPUs: backends ${BACKEND_CPUS:-any}, load generator ${CLIENT_CPUS:-any}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$(echo "${!addr[@]}" | wc -w) backends up; CPUs: backends ${BACKEND_CPUS:-any}${BACKEND_QUOTA:+ at ${BACKEND_QUOTA} % of one}, load generator ${CLIENT_CPUS:-any}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 results="$tmp/results.tsv"
 echo -e "round\tworkload\tconnections\tbackend\ttransport\trequests\treq_s\tp50_ms\tp99_ms\terrors\tnon_2xx\tcpu_s" >"$results"

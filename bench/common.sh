@@ -10,6 +10,43 @@ client_pin=()
 if [ -n "${BACKEND_CPUS:-}" ]; then backend_pin=(taskset -c "$BACKEND_CPUS"); fi
 if [ -n "${CLIENT_CPUS:-}" ]; then client_pin=(taskset -c "$CLIENT_CPUS"); fi
 
+# Optional CPU quota for the backends, so that the backend, not the load
+# generator, is the limit: BACKEND_QUOTA=50 lets the backends together run
+# for 50 % of one CPU's time (5 ms in every 10 ms), enforced by the kernel's
+# CFS bandwidth control in a cgroup made for the run (cgroup v2's
+# `cpu.max`, else v1's `cpu` controller; needs root). The scripts load one
+# backend at a time and the others sit idle, so each loaded backend gets
+# the whole quota; requests per second then measure how many requests a
+# backend serves on that much CPU. `backend_pin` starts a command inside
+# the cgroup; `remove_backend_cgroup` (in the scripts' exit traps) removes
+# it once its processes are gone.
+backend_cgroup=""
+if [ -n "${BACKEND_QUOTA:-}" ]; then
+    case "$BACKEND_QUOTA" in
+        '' | *[!0-9]* | 0) echo "BACKEND_QUOTA must be a percentage of one CPU (1-100 or more), not '$BACKEND_QUOTA'" >&2; exit 2 ;;
+    esac
+    quota_us=$((BACKEND_QUOTA * 100))   # of a 10 000 us period
+    if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+        backend_cgroup=/sys/fs/cgroup/scgi-bench-$$
+        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+        mkdir "$backend_cgroup"
+        echo "$quota_us 10000" >"$backend_cgroup/cpu.max"
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        backend_cgroup=/sys/fs/cgroup/cpu/scgi-bench-$$
+        mkdir "$backend_cgroup"
+        echo 10000 >"$backend_cgroup/cpu.cfs_period_us"
+        echo "$quota_us" >"$backend_cgroup/cpu.cfs_quota_us"
+    else
+        echo "BACKEND_QUOTA: no cgroup cpu controller found under /sys/fs/cgroup" >&2
+        exit 2
+    fi
+    # shellcheck disable=SC2016
+    backend_pin+=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$backend_cgroup")
+fi
+remove_backend_cgroup() {
+    if [ -n "$backend_cgroup" ]; then rmdir "$backend_cgroup" 2>/dev/null || true; fi
+}
+
 # Stops the processes whose PIDs are given: SIGTERM to all, a bounded wait
 # (5 s) for them to exit, then SIGKILL to whatever is left.
 stop_pids() {
@@ -82,6 +119,6 @@ load_ok() {
 one_backend_at_a_time() {
     tmp=$(mktemp -d)
     pid=""
-    trap 'if [ -n "$pid" ]; then stop_pids "$pid"; fi; rm -rf "$tmp"' EXIT
+    trap 'if [ -n "$pid" ]; then stop_pids "$pid"; fi; rm -rf "$tmp"; remove_backend_cgroup' EXIT
     if [ -n "${PORT:-}" ]; then addr=127.0.0.1:$PORT; else addr=unix:$tmp/backend.sock; fi
 }

@@ -16,7 +16,8 @@
 # (environment): ROUNDS (8), CONNECTIONS (64), DURATION (2s), PORT (a TCP
 # port on 127.0.0.1; unset: a Unix socket), SCGI (target/lean/scgi),
 # BENCH_ARGS (more `scgi bench` options, e.g. "-d @body"), BACKEND_CPUS and
-# CLIENT_CPUS (pin each side: bench/common.sh).
+# CLIENT_CPUS (pin each side: bench/common.sh), BACKEND_QUOTA (the backend on
+# a CPU quota: bench/common.sh).
 # Loopback only; every run is bounded by `timeout`; an EXIT trap stops the
 # backend and removes the temp dir.
 set -euo pipefail
