@@ -318,7 +318,11 @@ impl<R: Runtime> Server<R> {
     ///
     /// Waits at most `timeout` (`None`: until a request arrives or the
     /// server shuts down), and returns `Ok(None)` when it passes, or once
-    /// the server is shut down and no accepted connection is left.
+    /// the server is shut down and no accepted connection is left. If the
+    /// acceptor task ended before a shutdown was asked for (it panicked, or
+    /// the runtime dropped it), the server shuts down on its own, and once
+    /// no accepted connection is left this returns an error instead, as
+    /// [`run_until`](Server::run_until) does.
     /// Malformed requests are answered (400, 413, 431) and skipped;
     /// connections closed before their first byte are skipped quietly.
     ///
@@ -364,7 +368,12 @@ impl<R: Runtime> Server<R> {
             return Ok(None);
         };
         let pop = poll_fn(|cx| queue.poll_pop(cx));
-        Ok(rt::within::<R, _>(deadline, pop).await.flatten())
+        match rt::within::<R, _>(deadline, pop).await {
+            // No connection left, and none will come: an error if the
+            // accept loop ending on its own is what stopped the server.
+            Some(None) => self.shared.lost_error().map_or(Ok(None), Err),
+            got => Ok(got.flatten()),
+        }
     }
 
     /// Serves requests with `handler`, one task per connection, until the
@@ -415,11 +424,13 @@ impl<R: Runtime> Server<R> {
     /// when it is dropped there. Fails at once if the runtime cannot spawn
     /// (see [`Runtime::check`]) or after [`next`](Server::next) was used,
     /// and if the listener cannot join the runtime's reactor. Once stopped,
-    /// returns `Ok(())`, or an error if the accept loop ended before
-    /// shutdown (the runtime dropped its task, or a [`Runtime::spawn`]
-    /// called from it panicked): the server then shut down on its own, and
-    /// a service should exit with a failure rather than as if asked to
-    /// stop.
+    /// returns `Ok(())`, or an error if the accept loop ended before a
+    /// shutdown was asked for (it panicked, e.g. in a [`Runtime::spawn`] or
+    /// a listener's `accept`, or the runtime dropped its task): the server
+    /// then shut down on its own, and a service should exit with a failure
+    /// rather than as if asked to stop. A loop lost after shutdown started
+    /// only resets the connections it had not taken yet; that returns
+    /// `Ok(())`.
     pub async fn run_until<H, F, S>(mut self, handler: H, signal: S) -> io::Result<()>
     where
         H: Fn(Request<R>) -> F + Send + Sync + 'static,
@@ -474,12 +485,7 @@ impl<R: Runtime> Server<R> {
             if shared.wait_stopped::<R>().await {
                 log::info!("stopped");
             }
-            if shared.was_acceptor_lost() {
-                return Err(io::Error::other(
-                    "the accept loop ended before shutdown (it panicked, or the runtime dropped it)",
-                ));
-            }
-            return Ok(());
+            return shared.lost_error().map_or(Ok(()), Err);
         }
         shared.shutdown::<R>();
         if shared.wait_stopped::<R>().await {

@@ -126,15 +126,21 @@ impl Shared {
         self.forced.load(Ordering::Acquire)
     }
 
-    /// Notes that an accept loop ended before shutdown, then shuts down.
+    /// Shuts down because an accept loop ended on its own; if that is what
+    /// starts the shutdown (no requested one came first), `run_until` and
+    /// `next` report it ([`lost_error`](Shared::lost_error)).
     pub(crate) fn acceptor_lost<R: Runtime>(&self) {
-        self.acceptor_lost.store(true, Ordering::Release);
-        self.shutdown::<R>();
+        self.start_shutdown::<R>(true);
     }
 
-    /// Whether an accept loop ended before shutdown.
-    pub(crate) fn was_acceptor_lost(&self) -> bool {
-        self.acceptor_lost.load(Ordering::Acquire)
+    /// The error `run_until` and `next` return once an accept loop that
+    /// ended on its own started the shutdown; `None` after a requested one.
+    pub(crate) fn lost_error(&self) -> Option<std::io::Error> {
+        self.acceptor_lost.load(Ordering::Acquire).then(|| {
+            std::io::Error::other(
+                "the accept loop ended before shutdown (it panicked, or the runtime dropped its task)",
+            )
+        })
     }
 
     /// Ready once shutdown has started.
@@ -193,12 +199,21 @@ impl Shared {
     /// Starts a shutdown: stop accepting, let requests finish until the
     /// deadline. Later calls change nothing.
     pub(crate) fn shutdown<R: Runtime>(&self) {
+        self.start_shutdown::<R>(false);
+    }
+
+    /// [`shutdown`](Shared::shutdown); `lost`: an accept loop ended on its
+    /// own, which is noted if it is what starts the shutdown.
+    fn start_shutdown<R: Runtime>(&self, lost: bool) {
         {
             // The flag and the deadline change together, under the lock,
             // so that no waiter sees one without the other.
             let mut st = self.lock();
             if self.stopping.swap(true, Ordering::AcqRel) {
                 return;
+            }
+            if lost {
+                self.acceptor_lost.store(true, Ordering::Release);
             }
             st.deadline = R::now().checked_add(st.shutdown_timeout);
             st.on_stop.wake_all();

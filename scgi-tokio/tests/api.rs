@@ -761,11 +761,11 @@ async fn run_until_closes_the_listener_past_the_deadline() {
     .await;
 }
 
-/// `next` returns `None` rather than wait forever once its acceptor task is
-/// gone unfinished: here the runtime it was spawned on was dropped, which
-/// drops its tasks. The listener is closed with it.
+/// `next` returns an error rather than wait forever once its acceptor task
+/// is gone unfinished: here the runtime it was spawned on was dropped,
+/// which drops its tasks. The listener is closed with it.
 #[test]
-fn next_ends_when_its_acceptor_is_dropped() {
+fn next_fails_when_its_acceptor_is_dropped() {
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -781,5 +781,6 @@ fn next_ends_when_its_acceptor_is_dropped() {
     drop(first);
     assert!(!path.exists(), "the listener outlived its acceptor");
     let got = runtime().block_on(bounded(server.next(None)));
-    assert!(got.expect("next").is_none(), "nothing can arrive any more");
+    let e = got.expect_err("the acceptor was lost, not shut down");
+    assert!(e.to_string().contains("accept loop"), "{e}");
 }
