@@ -63,6 +63,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM
+make_backend_cgroup
 
 log "building (--profile lean)"
 packages=(-p scgi-cli -p bench-minimal -p bench-backend)

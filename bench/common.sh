@@ -17,34 +17,65 @@ if [ -n "${CLIENT_CPUS:-}" ]; then client_pin=(taskset -c "$CLIENT_CPUS"); fi
 # `cpu.max`, else v1's `cpu` controller; needs root). The scripts load one
 # backend at a time and the others sit idle, so each loaded backend gets
 # the whole quota; requests per second then measure how many requests a
-# backend serves on that much CPU. `backend_pin` starts a command inside
-# the cgroup; `remove_backend_cgroup` (in the scripts' exit traps) removes
-# it once its processes are gone.
+# backend serves on that much CPU. Read by capacity.sh, cpu-ab.sh and
+# syscalls.sh (where strace runs inside the quota too). Rust runtimes size
+# their pools by the quota as well as by the CPU mask (pin the backends
+# with BACKEND_CPUS to keep that the same with and without a quota).
+# Checked here; the cgroup is made by `make_backend_cgroup`, which the
+# scripts call once their exit traps (which call `remove_backend_cgroup`)
+# are set, and which adds joining it to `backend_pin`.
 backend_cgroup=""
+quota_us=""
 if [ -n "${BACKEND_QUOTA:-}" ]; then
     case "$BACKEND_QUOTA" in
-        '' | *[!0-9]* | 0) echo "BACKEND_QUOTA must be a percentage of one CPU (1-100 or more), not '$BACKEND_QUOTA'" >&2; exit 2 ;;
+        *[!0-9]*) echo "BACKEND_QUOTA is a whole percentage of one CPU, not '$BACKEND_QUOTA'" >&2; exit 2 ;;
     esac
-    quota_us=$((BACKEND_QUOTA * 100))   # of a 10 000 us period
-    if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-        backend_cgroup=/sys/fs/cgroup/scgi-bench-$$
-        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+    quota=$((10#$BACKEND_QUOTA))
+    # The kernel takes no quota below 1 ms of its period (10 ms here).
+    if [ "$quota" -lt 10 ]; then
+        echo "BACKEND_QUOTA must be at least 10 (% of one CPU), not $BACKEND_QUOTA" >&2
+        exit 2
+    fi
+    if [ "$quota" -ge $((100 * $(nproc))) ]; then
+        echo "BACKEND_QUOTA=$BACKEND_QUOTA is all of this machine's $(nproc) CPUs: it limits nothing" >&2
+    fi
+    quota_us=$((quota * 100))
+fi
+make_backend_cgroup() {
+    [ -n "$quota_us" ] || return 0
+    local root=/sys/fs/cgroup
+    if [ -f $root/cgroup.controllers ] && grep -qw cpu $root/cgroup.controllers; then
+        if ! grep -qw cpu $root/cgroup.subtree_control; then
+            # Lasts until reboot (harmless: no limit is set by it).
+            echo +cpu 2>/dev/null >$root/cgroup.subtree_control || {
+                echo "BACKEND_QUOTA: cannot enable the cpu controller in $root (a container? run where the cgroup tree is delegated)" >&2
+                exit 2
+            }
+        fi
+        backend_cgroup=$root/scgi-bench-$$
         mkdir "$backend_cgroup"
         echo "$quota_us 10000" >"$backend_cgroup/cpu.max"
-    elif [ -d /sys/fs/cgroup/cpu ]; then
-        backend_cgroup=/sys/fs/cgroup/cpu/scgi-bench-$$
+    elif [ -d $root/cpu ]; then
+        backend_cgroup=$root/cpu/scgi-bench-$$
         mkdir "$backend_cgroup"
         echo 10000 >"$backend_cgroup/cpu.cfs_period_us"
         echo "$quota_us" >"$backend_cgroup/cpu.cfs_quota_us"
     else
-        echo "BACKEND_QUOTA: no cgroup cpu controller found under /sys/fs/cgroup" >&2
+        echo "BACKEND_QUOTA: no cgroup cpu controller under $root" >&2
         exit 2
     fi
     # shellcheck disable=SC2016
     backend_pin+=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$backend_cgroup")
-fi
+}
+# Removes the cgroup once the processes in it are gone (waits up to 5 s).
 remove_backend_cgroup() {
-    if [ -n "$backend_cgroup" ]; then rmdir "$backend_cgroup" 2>/dev/null || true; fi
+    [ -n "$backend_cgroup" ] && [ -d "$backend_cgroup" ] || return 0
+    local _
+    for _ in $(seq 50); do
+        [ -s "$backend_cgroup/cgroup.procs" ] || break
+        sleep 0.1
+    done
+    rmdir "$backend_cgroup" 2>/dev/null || echo "left $backend_cgroup behind (processes still in it?)" >&2
 }
 
 # Stops the processes whose PIDs are given: SIGTERM to all, a bounded wait
@@ -120,5 +151,6 @@ one_backend_at_a_time() {
     tmp=$(mktemp -d)
     pid=""
     trap 'if [ -n "$pid" ]; then stop_pids "$pid"; fi; rm -rf "$tmp"; remove_backend_cgroup' EXIT
+    make_backend_cgroup
     if [ -n "${PORT:-}" ]; then addr=127.0.0.1:$PORT; else addr=unix:$tmp/backend.sock; fi
 }

@@ -12,7 +12,8 @@
 # `{}` in ARGS is replaced by the backend's address. Settings
 # (environment): N (20000), CONNECTIONS (64), PORT (a TCP port on
 # 127.0.0.1; unset: a Unix socket), SCGI (target/lean/scgi), BENCH_ARGS,
-# BACKEND_CPUS and CLIENT_CPUS (bench/common.sh). Needs strace.
+# BACKEND_CPUS, CLIENT_CPUS and BACKEND_QUOTA (bench/common.sh; strace runs
+# inside the quota with the backend). Needs strace.
 # Loopback only; the load is bounded by `timeout`; an EXIT trap stops the
 # backend and removes the temp dir.
 set -euo pipefail

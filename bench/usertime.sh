@@ -30,7 +30,6 @@ pid=""
 cleanup() {
     [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     rm -rf "$tmp"
-    remove_backend_cgroup
 }
 trap cleanup EXIT
 sock="$tmp/backend.sock"
