@@ -72,7 +72,8 @@ remove_backend_cgroup() {
     [ -n "$backend_cgroup" ] && [ -d "$backend_cgroup" ] || return 0
     local _
     for _ in $(seq 50); do
-        [ -s "$backend_cgroup/cgroup.procs" ] || break
+        # Read, not `-s`: cgroup files report a size of 0 whatever they hold.
+        [ -n "$(cat "$backend_cgroup/cgroup.procs" 2>/dev/null)" ] || break
         sleep 0.1
     done
     rmdir "$backend_cgroup" 2>/dev/null || echo "left $backend_cgroup behind (processes still in it?)" >&2

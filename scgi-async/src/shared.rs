@@ -65,8 +65,9 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     /// The shutdown deadline passed: connections give up.
     forced: AtomicBool,
-    /// An accept loop ended before shutdown (it panicked, or its runtime
-    /// dropped it): `run_until` reports it as an error.
+    /// An accept loop ended on its own (it panicked, or its runtime dropped
+    /// it) and that started the shutdown: `run_until` and `next` report it
+    /// as an error.
     acceptor_lost: AtomicBool,
     state: Mutex<State>,
 }
